@@ -1,0 +1,15 @@
+"""reasoningcodec: audio ⇄ text-aligned reasoning tokens (5 Hz) + reconstruction tokens (12.5 Hz)."""
+
+from .codes import Codes
+from .config import CodecConfig
+from .errors import (AudioError, BitstreamError, NoWeightsInstalledError, ReasoningCodecError,
+                     WeightsError)
+from .hub import load
+from .model import ReasoningCodec
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AudioError", "BitstreamError", "Codes", "CodecConfig", "NoWeightsInstalledError", "ReasoningCodec",
+    "ReasoningCodecError", "WeightsError", "load", "__version__",
+]

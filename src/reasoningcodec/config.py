@@ -1,0 +1,170 @@
+"""Codec configuration as data: a dataclass that round-trips through JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import WeightsError
+
+
+@dataclass
+class CodecConfig:
+    """Every size of the codec. Frame rates follow from ``sample_rate`` and the hop sizes.
+
+    The audio is analysed in base frames of ``hop_length`` samples (100 Hz at 24 kHz). A reconstruction
+    frame stacks ``recon_stride`` base frames (12.5 Hz); a reasoning window holds ``reasoning_stride``
+    base frames (5 Hz), seen by the reasoning transformer as ``reasoning_stride / reasoning_substride``
+    feature tokens plus one query token.
+    """
+
+    sample_rate: int = 24000
+    hop_length: int = 240
+    n_fft: int = 960
+    n_mels: int = 100
+    f_max: float = 12000.0
+
+    # reconstruction branch (the encoder and decoder backbones run at hop_length * stem_stride)
+    recon_stride: int = 8
+    stem_stride: int = 2
+    enc_dim: int = 256
+    enc_blocks: int = 4
+    enc_kernel: int = 7
+    latent_dim: int = 384
+    latent_blocks: int = 2
+    latent_kernel: int = 3
+    num_recon_codebooks: int = 8
+    recon_codebook_size: int = 1024
+    recon_codebook_dim: int = 8
+
+    # reasoning branch
+    reasoning_stride: int = 20
+    reasoning_substride: int = 4
+    reasoning_dim: int = 256
+    reasoning_layers: int = 4
+    reasoning_heads: int = 4
+    reasoning_context_windows: int = 16
+    num_reasoning_codebooks: int = 8
+    reasoning_codebook_size: int = 4096
+    reasoning_codebook_dim: int = 8
+
+    # decoder
+    dec_latent_blocks: int = 2
+    dec_dim: int = 256
+    dec_blocks: int = 6
+    dec_kernel: int = 7
+    mlp_ratio: int = 3
+
+    # inference: the encoder runs in float64 so that streaming, batched and offline encodes pick the
+    # same codes (float32 rounding differs with tensor shapes and can flip a nearest-code decision)
+    encoder_dtype: str = "float64"
+
+    model_id: str = "reasoningcodec-untrained"
+
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ----------------------------------------------------------------------------------------------
+    def validate(self) -> None:
+        def need(cond: bool, msg: str) -> None:
+            if not cond:
+                raise WeightsError(f"invalid codec config: {msg}")
+
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.type in ("int",) and not (isinstance(v, int) and not isinstance(v, bool)):
+                raise WeightsError(f"invalid codec config: {f.name} must be an int, got {v!r}")
+        need(self.sample_rate >= 8000, f"sample_rate must be >= 8000, got {self.sample_rate}")
+        need(self.hop_length > 0 and self.n_fft >= self.hop_length, "need 0 < hop_length <= n_fft")
+        need(self.n_fft % self.hop_length == 0, "n_fft must be a multiple of hop_length")
+        need(self.recon_stride > 0 and self.reasoning_stride > 0, "strides must be positive")
+        need(self.reasoning_stride % self.reasoning_substride == 0,
+             "reasoning_stride must be a multiple of reasoning_substride")
+        need(self.recon_stride % self.stem_stride == 0, "recon_stride must be a multiple of stem_stride")
+        need(self.reasoning_stride % self.stem_stride == 0, "reasoning_stride must be a multiple of stem_stride")
+        need(self.reasoning_dim % self.reasoning_heads == 0, "reasoning_dim must divide by heads")
+        need(self.num_recon_codebooks >= 1 and self.num_reasoning_codebooks >= 1, "need >= 1 codebook")
+        need(self.recon_codebook_size >= 2 and self.reasoning_codebook_size >= 2, "codebook size >= 2")
+        need(self.encoder_dtype in ("float32", "float64"), "encoder_dtype is float32 or float64")
+        need(self.f_max <= self.sample_rate / 2, "f_max above Nyquist")
+
+    # ----------------------------------------------------------------------------------------------
+    @property
+    def stem_hop(self) -> int:
+        """Samples per backbone step of the encoder stem and the decoder."""
+        return self.hop_length * self.stem_stride
+
+    @property
+    def recon_hop(self) -> int:
+        """Samples per reconstruction frame."""
+        return self.hop_length * self.recon_stride
+
+    @property
+    def reasoning_hop(self) -> int:
+        """Samples per reasoning window."""
+        return self.hop_length * self.reasoning_stride
+
+    @property
+    def bitrate(self) -> float:
+        """Bits per second of the raw (bit-packed) codes with every codebook kept."""
+        return self.bitrate_with(self.num_recon_codebooks)
+
+    def bitrate_with(self, recon_codebooks: int) -> float:
+        r = self.num_reasoning_codebooks * math.log2(self.reasoning_codebook_size)
+        q = recon_codebooks * math.log2(self.recon_codebook_size)
+        return r * self.sample_rate / self.reasoning_hop + q * self.sample_rate / self.recon_hop
+
+    # ----------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CodecConfig":
+        if not isinstance(d, dict):
+            raise WeightsError(f"codec config must be a JSON object, got {type(d).__name__}")
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - set(names))
+        if unknown:
+            raise WeightsError(f"invalid codec config: unknown field(s) {unknown}")
+        kwargs = {}
+        for k, v in d.items():
+            default = getattr(cls(), k) if k != "extra" else {}
+            if isinstance(default, bool) or isinstance(v, bool):
+                ok = isinstance(v, type(default))
+            elif isinstance(default, int):
+                ok = isinstance(v, int)
+            elif isinstance(default, float):
+                ok = isinstance(v, (int, float))
+                v = float(v) if ok else v
+            elif isinstance(default, str):
+                ok = isinstance(v, str)
+            else:
+                ok = isinstance(v, dict)
+            if not ok:
+                raise WeightsError(
+                    f"invalid codec config: field {k!r} should be {type(default).__name__}, got {v!r}"
+                )
+            kwargs[k] = v
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "CodecConfig":
+        try:
+            d = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise WeightsError(f"config file not found: {path}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise WeightsError(f"config file {path} is not valid JSON: {e}") from None
+        return cls.from_dict(d)

@@ -1,0 +1,104 @@
+"""Weights on disk: ``config.json`` + ``model.safetensors`` (never pickle), local folder or the Hub."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import CodecConfig
+from .errors import NoWeightsInstalledError, WeightsError
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+DEFAULT_DIR = Path(__file__).parent / "pretrained" / "default"
+
+
+def save_pretrained(model: Any, directory: str | os.PathLike, dtype: torch.dtype = torch.float32) -> None:
+    """Write ``config.json`` and ``model.safetensors`` into ``directory`` (atomically per file)."""
+    from safetensors.torch import save_file
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": "pt", "library": "reasoningcodec", "model_id": model.config.model_id}
+    for name, write in ((WEIGHTS_NAME, lambda p: save_file(state, p, metadata=meta)),
+                        (CONFIG_NAME, lambda p: model.config.to_json(p))):
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=str(d))
+        os.close(fd)
+        try:
+            write(tmp)
+            os.replace(tmp, d / name)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
+def _resolve(name_or_path: str | os.PathLike) -> Path:
+    p = Path(name_or_path)
+    if p.exists():
+        if not p.is_dir():
+            raise WeightsError(f"expected a folder with {CONFIG_NAME} and {WEIGHTS_NAME}, got a file: {p}")
+        return p
+    name = str(name_or_path)
+    if name.count("/") != 1 or name.startswith((".", "/")):
+        raise WeightsError(f"model folder not found: {name} (and it is not a Hugging Face Hub id 'owner/name')")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id=name, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))
+    except Exception as e:  # offline, missing repo, network: one clear message
+        raise WeightsError(f"cannot get model {name!r} from the Hugging Face Hub: {type(e).__name__}: "
+                           f"{str(e).splitlines()[0] if str(e) else ''}") from None
+
+
+def from_pretrained(name_or_path: str | os.PathLike, device: Any = "cpu") -> Any:
+    """Load a codec from a local folder or a Hub id; every problem is a :class:`WeightsError`."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .model import ReasoningCodec
+
+    d = _resolve(name_or_path)
+    cfg_path, w_path = d / CONFIG_NAME, d / WEIGHTS_NAME
+    if not cfg_path.exists():
+        raise WeightsError(f"{cfg_path} is missing")
+    if not w_path.exists():
+        raise WeightsError(f"{w_path} is missing")
+    config = CodecConfig.from_json(cfg_path)
+    try:
+        state = load_file(str(w_path))
+    except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as e:
+        raise WeightsError(f"weights file {w_path} is truncated or corrupt ({str(e).splitlines()[0]})") from None
+    model = ReasoningCodec(config)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise WeightsError(f"weights in {w_path} do not match the config: missing {missing[:5]}"
+                           f"{'...' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}"
+                           f"{'...' if len(unexpected) > 5 else ''}")
+    for k, v in state.items():
+        if tuple(v.shape) != tuple(expected[k].shape):
+            raise WeightsError(f"weight {k} in {w_path} has shape {tuple(v.shape)}, config expects "
+                               f"{tuple(expected[k].shape)}")
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise WeightsError(f"weight {k} in {w_path} contains NaN or infinite values")
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    return model.to(device).eval()
+
+
+def load(device: Any = "cpu") -> Any:
+    """The default trained codec shipped inside the package (no network)."""
+    if not (DEFAULT_DIR / WEIGHTS_NAME).exists():
+        raise NoWeightsInstalledError(
+            "no trained default weights are installed in this copy of reasoningcodec yet "
+            f"(expected {DEFAULT_DIR / WEIGHTS_NAME}); train one with `python -m reasoningcodec.train` "
+            "or load a folder with ReasoningCodec.from_pretrained(path)"
+        )
+    return from_pretrained(DEFAULT_DIR, device)

@@ -1,0 +1,436 @@
+"""ReasoningCodec: audio ⇄ (5 Hz reasoning tokens, 12.5 Hz reconstruction tokens).
+
+Pipeline (all causal, see DESIGN.md §3.1):
+
+* log-mel base frames at ``sample_rate / hop_length`` (100 Hz);
+* reasoning branch: windows of ``reasoning_stride`` frames (200 ms) → window transformer with one
+  query token per window → residual VQ → reasoning codes ``[B, Kr, Tr]``;
+* reconstruction branch: causal ConvNeXt at 100 Hz → stack ``recon_stride`` frames (80 ms) → causal
+  ConvNeXt → FiLM by the quantised reasoning feature of the latest *completed* window → residual VQ
+  → reconstruction codes ``[B, Kq, Tq]``;
+* decoder: reconstruction codes → causal ConvNeXt at 12.5 Hz → 100 Hz → causal ConvNeXt → iSTFT.
+
+Frame rule: an item of ``T`` samples has ``ceil(T / reasoning_hop)`` reasoning frames and
+``ceil(T / recon_hop)`` reconstruction frames; the last partial frame is zero-padded.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import audio as audio_io
+from .codes import Codes
+from .config import CodecConfig
+from .errors import AudioError
+from .features import CausalLogMel, ISTFTHead
+from .nn import ConvNeXtStack, FiLM
+from .quantize import ResidualVQ
+from .reasoning import ReasoningEncoder
+
+if TYPE_CHECKING:
+    from .streaming import StreamDecoder, StreamEncoder
+
+
+@dataclass
+class EncoderState:
+    """Everything the encoder carries between pieces of a signal (one per batch of streams)."""
+
+    mel: torch.Tensor | None = None
+    reasoning_frames: torch.Tensor | None = None  # base frames of the open window [B, <stride, n_mels]
+    reasoning_cache: list | None = None
+    last_reasoning: torch.Tensor | None = None  # quantised feature of the latest window [B, Dr]
+    windows_done: int = 0
+    enc: list | None = None
+    enc_frames: torch.Tensor | None = None  # stem outputs of the open recon frame [B, <stride, C]
+    latent: list | None = None
+    recon_done: int = 0
+
+
+@dataclass
+class DecoderState:
+    latent: list | None = None
+    dec: list | None = None
+    head: torch.Tensor | None = None
+
+
+@dataclass
+class EncoderOutput:
+    """Training/analysis view of one encoder pass (complete frames only).
+
+    Attributes:
+        reasoning_codes: ``[B, Kr, Nr]``; reasoning: quantised reasoning features ``[B, Nr, Dr]``;
+        reasoning_pre: unquantised reasoning features ``[B, Nr, Dr]``;
+        recon_codes: ``[B, Kq, Nq]``; recon: quantised latent ``[B, Nq, Dq]``;
+        recon_pre: unquantised latent ``[B, Nq, Dq]``; losses: VQ commitment/codebook losses.
+    """
+
+    reasoning_codes: torch.Tensor
+    reasoning: torch.Tensor
+    reasoning_pre: torch.Tensor
+    recon_codes: torch.Tensor
+    recon: torch.Tensor
+    recon_pre: torch.Tensor
+    losses: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class ReasoningCodec(nn.Module):
+    """The codec. Build with a :class:`CodecConfig`; load trained weights with :meth:`from_pretrained`."""
+
+    def __init__(self, config: CodecConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = config or CodecConfig()
+        self.mel = CausalLogMel(c.sample_rate, c.n_fft, c.hop_length, c.n_mels, c.f_max)
+        # reasoning branch
+        self.reasoning_encoder = ReasoningEncoder(c.n_mels, c.reasoning_stride, c.reasoning_substride,
+                                                  c.reasoning_dim, c.reasoning_layers, c.reasoning_heads,
+                                                  c.reasoning_context_windows)
+        self.reasoning_vq = ResidualVQ(c.reasoning_dim, c.num_reasoning_codebooks, c.reasoning_codebook_size,
+                                       c.reasoning_codebook_dim)
+        # reconstruction branch
+        self.enc_in = nn.Linear(c.n_mels * c.stem_stride, c.enc_dim)
+        self.enc = ConvNeXtStack(c.enc_dim, c.enc_blocks, c.enc_kernel, c.mlp_ratio)
+        self.enc_down = nn.Linear(c.enc_dim * (c.recon_stride // c.stem_stride), c.latent_dim)
+        self.latent = ConvNeXtStack(c.latent_dim, c.latent_blocks, c.latent_kernel, c.mlp_ratio)
+        self.null_reasoning = nn.Parameter(torch.zeros(c.reasoning_dim))
+        self.film = FiLM(c.reasoning_dim, c.latent_dim)
+        self.enc_norm = nn.LayerNorm(c.latent_dim)
+        self.recon_vq = ResidualVQ(c.latent_dim, c.num_recon_codebooks, c.recon_codebook_size,
+                                   c.recon_codebook_dim)
+        # decoder
+        self.dec_latent = ConvNeXtStack(c.latent_dim, c.dec_latent_blocks, c.latent_kernel, c.mlp_ratio)
+        self.dec_up = nn.Linear(c.latent_dim, c.dec_dim * (c.recon_stride // c.stem_stride))
+        self.dec = ConvNeXtStack(c.dec_dim, c.dec_blocks, c.dec_kernel, c.mlp_ratio)
+        self.dec_norm = nn.LayerNorm(c.dec_dim)
+        self.head = ISTFTHead(c.dec_dim, c.n_fft, c.hop_length, c.stem_stride)
+        self._frozen_encoder: tuple[Any, ReasoningCodec] | None = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def sample_rate(self) -> int:
+        return self.config.sample_rate
+
+    @property
+    def reasoning_frame_rate(self) -> float:
+        return self.config.sample_rate / self.config.reasoning_hop
+
+    @property
+    def recon_frame_rate(self) -> float:
+        return self.config.sample_rate / self.config.recon_hop
+
+    @property
+    def num_reasoning_codebooks(self) -> int:
+        return self.config.num_reasoning_codebooks
+
+    @property
+    def num_recon_codebooks(self) -> int:
+        return self.config.num_recon_codebooks
+
+    @property
+    def reasoning_codebook_size(self) -> int:
+        return self.config.reasoning_codebook_size
+
+    @property
+    def recon_codebook_size(self) -> int:
+        return self.config.recon_codebook_size
+
+    @property
+    def bitrate(self) -> float:
+        """Bits per second of the raw codes (all codebooks, bit-packed)."""
+        return self.config.bitrate
+
+    @property
+    def latency_ms(self) -> float:
+        """Algorithmic latency of streaming encode + decode for the reconstruction path, in ms.
+
+        A reconstruction frame is emitted when its ``recon_hop`` samples are in; the decoder then
+        finalises audio up to ``n_fft − hop`` samples before that frame's end (the iSTFT overlap).
+        """
+        c = self.config
+        return 1000.0 * (c.recon_hop + c.n_fft - c.hop_length) / c.sample_rate
+
+    @property
+    def reasoning_latency_ms(self) -> float:
+        """A reasoning token is emitted when its 200 ms window closes."""
+        return 1000.0 * self.config.reasoning_hop / self.config.sample_rate
+
+    @property
+    def device(self) -> torch.device:
+        return self.null_reasoning.device
+
+    def num_frames(self, num_samples: int) -> tuple[int, int]:
+        """``(reasoning frames, reconstruction frames)`` for a signal of ``num_samples``."""
+        c = self.config
+        return -(-num_samples // c.reasoning_hop), -(-num_samples // c.recon_hop)
+
+    def padded_length(self, num_samples: int) -> int:
+        """Samples the encoder runs over: enough to complete the last frame of both streams."""
+        c = self.config
+        nr, nq = self.num_frames(num_samples)
+        return max(nr * c.reasoning_hop, nq * c.recon_hop)
+
+    # ------------------------------------------------------------------ encoder core
+    def encode_frames(self, wav: torch.Tensor, state: EncoderState | None = None, n_q: int | None = None
+                      ) -> tuple[EncoderOutput, EncoderState]:
+        """Run the encoder over ``wav [B, T]`` (``T`` a multiple of ``config.stem_hop``) from ``state``.
+
+        ``T`` must be a multiple of ``config.stem_hop``. Returns the frames that this piece completes
+        and the state to continue from. With
+        ``state=None`` this is the start of a signal. Used by :meth:`encode`, the streaming encoder
+        and training (with gradients).
+        """
+        c = self.config
+        st = state or EncoderState()
+        b = wav.shape[0]
+        mel, st.mel = self.mel(wav, st.mel)  # [B, F, M]
+        # --- reasoning windows
+        frames = mel if st.reasoning_frames is None else torch.cat([st.reasoning_frames, mel], dim=1)
+        n_win = frames.shape[1] // c.reasoning_stride
+        used = n_win * c.reasoning_stride
+        st.reasoning_frames = frames[:, used:]
+        if n_win > 0:
+            r_pre, st.reasoning_cache = self.reasoning_encoder(frames[:, :used], st.reasoning_cache)
+            rq = self.reasoning_vq(r_pre)
+            r_q, r_codes = rq.quantized, rq.codes
+        else:
+            r_pre = mel.new_zeros(b, 0, c.reasoning_dim)
+            r_q = r_pre
+            r_codes = torch.zeros(b, c.num_reasoning_codebooks, 0, dtype=torch.long, device=wav.device)
+            rq = None
+        # --- reconstruction frames (stem at hop_length * stem_stride)
+        steps = mel.shape[1] // c.stem_stride
+        h, st.enc = self.enc(self.enc_in(mel.reshape(b, steps, c.stem_stride * c.n_mels)), st.enc)
+        if st.enc_frames is not None:
+            h = torch.cat([st.enc_frames, h], dim=1)
+        per = c.recon_stride // c.stem_stride
+        n_rec = h.shape[1] // per
+        used = n_rec * per
+        st.enc_frames = h[:, used:]
+        z = self.enc_down(h[:, :used].reshape(b, n_rec, per * c.enc_dim))
+        z, st.latent = self.latent(z, st.latent)
+        # FiLM by the latest reasoning window completed at each recon frame's end
+        null = self.null_reasoning.to(z.dtype).expand(b, 1, -1)
+        prev = null if st.last_reasoning is None else st.last_reasoning[:, None]
+        table = torch.cat([null, prev, r_q], dim=1)  # global window w ↦ index w − (windows_done − 1) + 1
+        j = torch.arange(st.recon_done, st.recon_done + n_rec, device=wav.device)
+        k = (j + 1) * c.recon_hop // c.reasoning_hop - 1
+        idx = torch.where(k < 0, torch.zeros_like(k), k - (st.windows_done - 1) + 1)
+        if n_rec > 0:
+            cond = table[:, idx]
+            z = self.enc_norm(self.film(z, cond))
+            qq = self.recon_vq(z, n_q)
+            q_q, q_codes = qq.quantized, qq.codes
+        else:
+            q_q = z.new_zeros(b, 0, c.latent_dim)
+            q_codes = torch.zeros(b, n_q or c.num_recon_codebooks, 0, dtype=torch.long, device=wav.device)
+            qq = None
+        if n_win > 0:
+            st.last_reasoning = r_q[:, -1]
+        st.windows_done += n_win
+        st.recon_done += n_rec
+        losses = {}
+        if self.training:
+            zero = wav.new_zeros(())
+            losses = {
+                "reasoning_commit": rq.commit_loss if rq is not None else zero,
+                "reasoning_codebook": rq.codebook_loss if rq is not None else zero,
+                "recon_commit": qq.commit_loss if qq is not None else zero,
+                "recon_codebook": qq.codebook_loss if qq is not None else zero,
+            }
+        out = EncoderOutput(r_codes, r_q, r_pre, q_codes, q_q, z if n_rec > 0 else q_q, losses)
+        return out, st
+
+    # ------------------------------------------------------------------ decoder core
+    def decode_latent(self, z: torch.Tensor, state: DecoderState | None = None
+                      ) -> tuple[torch.Tensor, DecoderState]:
+        """Quantised latent ``[B, N, Dq]`` → ``(final samples [B, N·recon_hop (− overlap at start)], state)``."""
+        c = self.config
+        st = state or DecoderState()
+        start = st.head is None
+        b, n, _ = z.shape
+        h, st.latent = self.dec_latent(z, st.latent)
+        h = self.dec_up(h).reshape(b, n * (c.recon_stride // c.stem_stride), c.dec_dim)
+        h, st.dec = self.dec(h, st.dec)
+        y, head_state = self.head(self.dec_norm(h), None if start else st.head)
+        st.head = head_state
+        return y, st
+
+    def decode_frames(self, recon_codes: torch.Tensor, state: DecoderState | None = None
+                      ) -> tuple[torch.Tensor, DecoderState]:
+        """Reconstruction codes ``[B, K, N]`` → final samples and state (see :meth:`decode_latent`)."""
+        self._check_codes(recon_codes, self.config.num_recon_codebooks, self.config.recon_codebook_size, "recon")
+        z = self.recon_vq.decode(recon_codes)
+        return self.decode_latent(z, state)
+
+    def flush(self, state: DecoderState) -> torch.Tensor:
+        """The samples still held in the iSTFT overlap (the end of the signal) ``[B, n_fft − hop]``."""
+        assert state.head is not None
+        return state.head
+
+    # ------------------------------------------------------------------ public API
+    def prepare(self, wav: Any, sample_rate: int | None = None, lengths: Any = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validate and convert input to ``([B, T] float on the model device, lengths [B])``.
+
+        Accepts a path, a numpy array or a tensor of shape ``[T]``, ``[B, T]`` or ``[B, C, T]``
+        (channels are averaged: the model is mono). ``sample_rate`` resamples to the model rate.
+        """
+        if isinstance(wav, (str, bytes)) or hasattr(wav, "__fspath__"):
+            if isinstance(wav, bytes):
+                raise AudioError("expected a path, array or tensor, got bytes (use reasoningcodec.decompress)")
+            data, sr = audio_io.load(wav)
+            if sample_rate is not None and int(sample_rate) != sr:
+                raise AudioError(f"sample_rate={sample_rate} given but {wav} is at {sr} Hz")
+            wav, sample_rate = data[None], sr
+        if isinstance(wav, np.ndarray):
+            if wav.dtype.kind not in "fiu":
+                raise AudioError(f"audio array must be numeric, got dtype {wav.dtype}")
+            if wav.dtype.kind in "iu":
+                wav = wav.astype(np.float32) / float(np.iinfo(wav.dtype).max + 1)
+            wav = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
+        if not isinstance(wav, torch.Tensor):
+            raise AudioError(f"expected a path, numpy array or torch tensor, got {type(wav).__name__}")
+        if not (wav.is_floating_point() or wav.dtype in (torch.int16, torch.int32)):
+            raise AudioError(f"audio tensor must be floating point or int16/int32, got {wav.dtype}")
+        if not wav.is_floating_point():
+            wav = wav.float() / (32768.0 if wav.dtype == torch.int16 else 2147483648.0)
+        if wav.dim() == 1:
+            wav = wav[None]
+        elif wav.dim() == 3:
+            if wav.shape[1] == 0:
+                raise AudioError("audio has 0 channels")
+            wav = wav.mean(dim=1)
+        elif wav.dim() != 2:
+            raise AudioError(f"audio must have shape [T], [B, T] or [B, C, T]; got {wav.dim()}-D shape "
+                             f"{tuple(wav.shape)}")
+        if wav.shape[0] == 0 or wav.shape[1] == 0:
+            raise AudioError(f"audio is empty (shape {tuple(wav.shape)})")
+        wav = wav.float()
+        if lengths is None:
+            lens = torch.full((wav.shape[0],), wav.shape[1], dtype=torch.long)
+        else:
+            lens = torch.as_tensor(lengths, dtype=torch.long).reshape(-1).cpu()
+            if lens.numel() != wav.shape[0]:
+                raise AudioError(f"lengths has {lens.numel()} entries for a batch of {wav.shape[0]}")
+            if bool((lens < 1).any()) or bool((lens > wav.shape[1]).any()):
+                raise AudioError(f"lengths must be in 1..{wav.shape[1]}, got {lens.tolist()}")
+        mask = torch.arange(wav.shape[1])[None] < lens[:, None]
+        wav = torch.where(mask.to(wav.device), wav, torch.zeros((), device=wav.device))
+        audio_io.check_finite(wav)
+        if sample_rate is not None:
+            sr = audio_io.check_sample_rate(sample_rate)
+            if sr != self.sample_rate:
+                res = audio_io.resample(wav.detach().cpu().numpy(), sr, self.sample_rate)
+                ratio = self.sample_rate / sr
+                lens = torch.clamp((lens.double() * ratio).round().long(), min=1, max=res.shape[-1])
+                wav = torch.from_numpy(res)
+                mask = torch.arange(wav.shape[1])[None] < lens[:, None]
+                wav = torch.where(mask, wav, torch.zeros(()))
+        return wav.to(self.device), lens
+
+    def _inference_encoder(self) -> "ReasoningCodec":
+        """A frozen copy of the model in ``config.encoder_dtype`` (rebuilt when weights change)."""
+        if self.config.encoder_dtype == "float32":
+            return self
+        key = (self.device, tuple(p._version for p in self.parameters()), tuple(id(p) for p in self.parameters()))
+        if self._frozen_encoder is None or self._frozen_encoder[0] != key:
+            clone = copy.copy(self)  # shallow: avoid copying the cached clone recursively
+            clone.__dict__ = {k: v for k, v in self.__dict__.items() if k != "_frozen_encoder"}
+            clone = copy.deepcopy(clone)
+            clone._frozen_encoder = None
+            clone = clone.to(torch.float64).eval().requires_grad_(False)
+            object.__setattr__(self, "_frozen_encoder", (key, clone))
+        return self._frozen_encoder[1]
+
+    @torch.no_grad()
+    def encode(self, wav: Any, sample_rate: int | None = None, lengths: Any = None,
+               n_q: int | None = None) -> Codes:
+        """Audio → :class:`Codes`.
+
+        Args:
+            wav: path, array or tensor ``[T]``, ``[B, T]`` or ``[B, C, T]`` at ``sample_rate``.
+            sample_rate: rate of ``wav`` (default: the model rate).
+            lengths: ``[B]`` valid samples per item for a padded batch.
+            n_q: reconstruction codebooks to keep (default all).
+        """
+        x, lens = self.prepare(wav, sample_rate, lengths)
+        enc = self._inference_encoder()
+        total = self.padded_length(int(x.shape[1]))
+        x = F.pad(x, (0, total - x.shape[1])).to(torch.float64 if enc is not self else torch.float32)
+        out, _ = enc.encode_frames(x, None, n_q)
+        return self._trim_codes(out.reasoning_codes, out.recon_codes, lens)
+
+    def _trim_codes(self, r: torch.Tensor, q: torch.Tensor, lens: torch.Tensor) -> Codes:
+        c = self.config
+        nr = -(-lens // c.reasoning_hop)
+        nq = -(-lens // c.recon_hop)
+        r = r[..., : int(nr.max())].clone()
+        q = q[..., : int(nq.max())].clone()
+        r *= (torch.arange(r.shape[-1])[None] < nr[:, None]).to(r.device)[:, None]
+        q *= (torch.arange(q.shape[-1])[None] < nq[:, None]).to(q.device)[:, None]
+        return Codes(r, q, lens.clone())
+
+    @torch.no_grad()
+    def decode(self, codes: Codes) -> torch.Tensor:
+        """:class:`Codes` → waveform ``[B, 1, T]`` trimmed to ``max(codes.lengths)`` (items past their
+        own length are zero)."""
+        if not isinstance(codes, Codes):
+            raise TypeError(f"decode expects a Codes object, got {type(codes).__name__}")
+        q = codes.recon.to(self.device)
+        y, st = self.decode_frames(q, None)
+        y = torch.cat([y, self.flush(st)], dim=1)
+        lens = codes.lengths.cpu()
+        t = int(lens.max()) if lens.numel() else y.shape[1]
+        if t > y.shape[1]:
+            raise ValueError(f"codes.lengths ({t}) exceed what {q.shape[-1]} frames cover ({y.shape[1]})")
+        y = y[:, :t]
+        mask = (torch.arange(t)[None] < lens[:, None]).to(y.device)
+        return (y * mask)[:, None]
+
+    def _check_codes(self, codes: torch.Tensor, k_max: int, size: int, name: str) -> None:
+        if codes.dim() != 3:
+            raise ValueError(f"{name} codes must be [B, K, T], got shape {tuple(codes.shape)}")
+        if not 1 <= codes.shape[1] <= k_max:
+            raise ValueError(f"{name} codes have {codes.shape[1]} codebooks; the model has 1..{k_max}")
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= size):
+            raise ValueError(f"{name} codes must lie in 0..{size - 1}")
+
+    # ------------------------------------------------------------------ streaming
+    def stream_encoder(self, batch_size: int = 1, n_q: int | None = None) -> "StreamEncoder":
+        from .streaming import StreamEncoder
+
+        return StreamEncoder(self, batch_size, n_q)
+
+    def stream_decoder(self, batch_size: int = 1) -> "StreamDecoder":
+        from .streaming import StreamDecoder
+
+        return StreamDecoder(self, batch_size)
+
+    # ------------------------------------------------------------------ weights
+    def weights_hash(self) -> bytes:
+        """sha256 over the parameter names, shapes and float32 values (32 bytes)."""
+        h = hashlib.sha256()
+        for name, t in sorted(self.state_dict().items()):
+            h.update(name.encode())
+            h.update(str(tuple(t.shape)).encode())
+            h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
+        return h.digest()
+
+    def save_pretrained(self, directory: Any, dtype: torch.dtype = torch.float32) -> None:
+        from .hub import save_pretrained
+
+        save_pretrained(self, directory, dtype)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: Any, device: Any = "cpu") -> "ReasoningCodec":
+        from .hub import from_pretrained
+
+        return from_pretrained(name_or_path, device)
+

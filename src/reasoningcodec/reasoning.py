@@ -1,0 +1,104 @@
+"""The reasoning branch: a transformer over 200 ms windows with one query token per window.
+
+Each window holds ``S − 1`` feature tokens (stacked log-mel frames) and one learned query token.
+A token attends to every token of its own window (free within a window) and of the previous
+``context_windows`` windows (causal across windows), with an ALiBi distance bias, so the output of a
+window is final the moment the window closes and streaming needs only a bounded key/value cache.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+KVCache = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: K, V [B, H, W', S, dh]
+
+
+class WindowAttentionLayer(nn.Module):
+    def __init__(self, dim: int, heads: int, context_windows: int, tokens_per_window: int) -> None:
+        super().__init__()
+        self.heads, self.dh = heads, dim // heads
+        self.context_windows = context_windows
+        self.s = tokens_per_window
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, 4 * dim)
+        self.fc2 = nn.Linear(4 * dim, dim)
+        self.register_buffer("slopes", torch.tensor([2.0 ** (-8.0 * (i + 1) / heads) for i in range(heads)]),
+                             persistent=False)
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_before: int) -> torch.Tensor:
+        """q ``[B,H,N,S,dh]`` (windows ``n_before..n_before+N−1`` of the key range);
+        k, v ``[B,H,n_before+N,S,dh]`` → ``[B,H,N,S,dh]``."""
+        b, h, n, s, dh = q.shape
+        nk = k.shape[2]
+        dev = q.device
+        qpos = torch.arange((n_before) * s, (n_before + n) * s, device=dev)
+        kpos = torch.arange(nk * s, device=dev)
+        qw, kw = qpos // s, kpos // s
+        lag = qw[:, None] - kw[None, :]
+        valid = (lag >= 0) & (lag <= self.context_windows)
+        dist = (qpos[:, None] - kpos[None, :]).abs().to(q.dtype)
+        mask = -self.slopes.to(q.dtype)[:, None, None] * dist[None]
+        mask = mask.masked_fill(~valid[None], float("-inf"))  # [H, Lq, Lk]
+        out = F.scaled_dot_product_attention(q.reshape(b, h, n * s, dh), k.reshape(b, h, nk * s, dh),
+                                             v.reshape(b, h, nk * s, dh), attn_mask=mask[None])
+        return out.reshape(b, h, n, s, dh)
+
+    def forward(
+        self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None, block: int = 256
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """``x [B, N, S, D]`` (N new windows) → ``([B, N, S, D], new cache)``."""
+        b, n, s, d = x.shape
+        h, dh = self.heads, self.dh
+        qkv = self.qkv(self.norm1(x)).reshape(b, n, s, 3, h, dh).permute(3, 0, 4, 1, 2, 5)
+        q, k, v = qkv[0], qkv[1], qkv[2]  # [B, H, N, S, dh]
+        if cache is not None:
+            k = torch.cat([cache[0], k], dim=2)
+            v = torch.cat([cache[1], v], dim=2)
+        n_cached = k.shape[2] - n
+        outs = []
+        for a in range(0, n, block):
+            e = min(n, a + block)
+            lo = max(0, n_cached + a - self.context_windows)
+            outs.append(self._attend(q[:, :, a:e], k[:, :, lo:n_cached + e], v[:, :, lo:n_cached + e],
+                                     n_cached + a - lo))
+        att = torch.cat(outs, dim=2) if outs else q
+        att = att.permute(0, 2, 3, 1, 4).reshape(b, n, s, d)
+        x = x + self.out(att)
+        x = x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+        keep = self.context_windows
+        new_cache = (k[:, :, max(0, k.shape[2] - keep):], v[:, :, max(0, v.shape[2] - keep):])
+        return x, new_cache
+
+
+class ReasoningEncoder(nn.Module):
+    """Log-mel base frames ``[B, N·stride, n_mels]`` → window features ``[B, N, D]``."""
+
+    def __init__(self, n_mels: int, stride: int, substride: int, dim: int, layers: int, heads: int,
+                 context_windows: int) -> None:
+        super().__init__()
+        self.stride, self.substride = stride, substride
+        self.tokens = stride // substride + 1
+        self.inp = nn.Linear(n_mels * substride, dim)
+        self.query = nn.Parameter(torch.randn(dim) * 0.02)
+        self.slot = nn.Parameter(torch.randn(self.tokens, dim) * 0.02)
+        self.layers = nn.ModuleList(
+            WindowAttentionLayer(dim, heads, context_windows, self.tokens) for _ in range(layers)
+        )
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, mel: torch.Tensor, cache: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
+        b, f, c = mel.shape
+        n = f // self.stride
+        x = self.inp(mel[:, : n * self.stride].reshape(b, n, self.tokens - 1, self.substride * c))
+        q = self.query.to(x.dtype).expand(b, n, 1, -1)
+        x = torch.cat([x, q], dim=2) + self.slot.to(x.dtype)
+        new_cache: KVCache = []
+        for i, layer in enumerate(self.layers):
+            x, kv = layer(x, None if cache is None else cache[i])
+            new_cache.append(kv)
+        return self.norm(x[:, :, -1]), new_cache

@@ -1,0 +1,34 @@
+"""``python -m reasoningcodec.train RECIPE.json [--steps N] [--out DIR] [--device cuda]``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .trainer import TrainConfig, export_resumable, train
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m reasoningcodec.train")
+    p.add_argument("recipe", help="training recipe JSON (see recipes/)")
+    p.add_argument("--steps", type=int, help="total steps (overrides the recipe)")
+    p.add_argument("--out", dest="out_dir", help="run folder (overrides the recipe)")
+    p.add_argument("--corpus", help="corpus folder (overrides the recipe)")
+    p.add_argument("--init-from", dest="init_from", help="resumable checkpoint folder to start from")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--export", metavar="DEST", help="only export OUT/last as an fp16 resumable checkpoint to DEST")
+    a = p.parse_args()
+    cfg = TrainConfig.from_json(a.recipe, steps=a.steps, out_dir=a.out_dir, corpus=a.corpus, init_from=a.init_from,
+                                threads=a.threads, batch_size=a.batch_size)
+    if a.export:
+        export_resumable(Path(cfg.out_dir), Path(a.export))
+        return
+    state = train(cfg, device=a.device, quiet=a.quiet)
+    print(f"done: step {state['step']}, {state['audio_seconds'] / 3600:.2f} h of audio seen")
+
+
+if __name__ == "__main__":
+    main()

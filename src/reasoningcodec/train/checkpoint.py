@@ -1,0 +1,74 @@
+"""Checkpoints without pickle: module weights and optimizer state as safetensors, the rest as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+def _atomic(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_modules(path: Path, modules: dict[str, torch.nn.Module], dtype: torch.dtype = torch.float32) -> None:
+    tensors = {}
+    for name, m in modules.items():
+        for k, v in m.state_dict().items():
+            t = v.detach().cpu()
+            tensors[f"{name}.{k}"] = (t.to(dtype) if t.is_floating_point() else t).contiguous()
+    _atomic(path, lambda p: save_file(tensors, p))
+
+
+def load_modules(path: Path, modules: dict[str, torch.nn.Module]) -> None:
+    state = load_file(str(path))
+    for name, m in modules.items():
+        pre = f"{name}."
+        sub = {k[len(pre):]: v for k, v in state.items() if k.startswith(pre)}
+        if sub:
+            ref = m.state_dict()
+            m.load_state_dict({k: v.to(ref[k].dtype) if k in ref else v for k, v in sub.items()})
+
+
+def save_optimizer(path: Path, opts: dict[str, torch.optim.Optimizer]) -> None:
+    tensors: dict[str, torch.Tensor] = {}
+    meta: dict[str, Any] = {}
+    for name, opt in opts.items():
+        sd = opt.state_dict()
+        meta[name] = sd["param_groups"]
+        for idx, st in sd["state"].items():
+            for k, v in st.items():
+                tensors[f"{name}.{idx}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+    _atomic(path, lambda p: save_file(tensors, p, metadata={"param_groups": json.dumps(meta)}))
+
+
+def load_optimizer(path: Path, opts: dict[str, torch.optim.Optimizer]) -> None:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        meta = json.loads(f.metadata()["param_groups"])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    for name, opt in opts.items():
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for key, v in tensors.items():
+            n, idx, k = key.split(".", 2)
+            if n == name:
+                state.setdefault(int(idx), {})[k] = v
+        opt.load_state_dict({"state": state, "param_groups": meta[name]})
+
+
+def save_json(path: Path, obj: Any) -> None:
+    _atomic(path, lambda p: Path(p).write_text(json.dumps(obj, indent=2) + "\n"))

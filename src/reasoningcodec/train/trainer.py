@@ -1,0 +1,299 @@
+"""The codec trainer: reconstruction + adversarial losses, VQ losses, text alignment of the reasoning
+branch. Single process or ``torchrun`` (DistributedDataParallel, gloo on CPU / nccl on CUDA).
+
+Usage: ``python -m reasoningcodec.train recipes/codec_v1.json [--steps N] [--out runs/x]``.
+A run resumes from ``OUT/last`` when it exists, otherwise from ``init_from`` (e.g. the committed fp16
+checkpoint), otherwise from scratch.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from ..config import CodecConfig
+from ..model import ReasoningCodec
+from . import checkpoint as ckpt
+from .dataset import ClipStore, Sampler, crop_batch, read_manifest, text_batch
+from .discriminators import Discriminators
+from .losses import MultiResolutionMelLoss, discriminator_loss, feature_matching_loss, generator_loss
+from .text_head import TextHead, encode_texts
+
+
+@dataclass
+class TrainConfig:
+    corpus: str = "data/corpus"
+    out_dir: str = "runs/codec"
+    init_from: str = ""
+    codec: dict[str, Any] = field(default_factory=dict)
+    steps: int = 1_000_000
+    batch_size: int = 8
+    segment_seconds: float = 1.2
+    lr: float = 5e-4
+    disc_lr: float = 2e-4
+    warmup_steps: int = 300
+    gan_start: int = 1000
+    mel_weight: float = 15.0
+    adv_weight: float = 1.0
+    fm_weight: float = 2.0
+    commit_weight: float = 0.25
+    codebook_weight: float = 1.0
+    text_weight: float = 1.0
+    align_every: int = 4
+    align_batch: int = 8
+    align_max_seconds: float = 6.0
+    quantizer_dropout: float = 0.5
+    grad_clip: float = 10.0
+    disc_channels: int = 32
+    source_weights: dict[str, float] = field(default_factory=lambda: {"*": 1.0})
+    threads: int = 2
+    seed: int = 0
+    log_every: int = 20
+    ckpt_minutes: float = 10.0
+    val_every: int = 500
+    val_clips: int = 16
+
+    @classmethod
+    def from_json(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
+        d = json.loads(Path(path).read_text())
+        d.update({k: v for k, v in overrides.items() if v is not None})
+        names = {f.name for f in dataclasses.fields(cls)}
+        bad = set(d) - names
+        if bad:
+            raise ValueError(f"unknown training config fields: {sorted(bad)}")
+        return cls(**d)
+
+
+class TrainModel(nn.Module):
+    """Codec + text head behind one forward, so that DDP sees every parameter used in a step."""
+
+    def __init__(self, codec: ReasoningCodec, text_head: TextHead) -> None:
+        super().__init__()
+        self.codec = codec
+        self.text_head = text_head
+
+    def forward(self, wav: torch.Tensor, n_q: int | None, text_wav: torch.Tensor | None = None,
+                text_lens: torch.Tensor | None = None, tokens: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        c = self.codec
+        out, _ = c.encode_frames(wav, None, n_q)
+        y, st = c.decode_latent(out.recon)
+        y = torch.cat([y, c.flush(st)], dim=1)
+        losses = dict(out.losses)
+        if text_wav is not None:
+            mel, _ = c.mel(text_wav)
+            r_pre, _ = c.reasoning_encoder(mel)
+            rq = c.reasoning_vq(r_pre)
+            n_win = -(-text_lens // c.config.reasoning_hop)
+            mask = torch.arange(r_pre.shape[1], device=wav.device)[None] < n_win.to(wav.device)[:, None]
+            losses["text"] = self.text_head(rq.quantized, mask, tokens)
+            losses["reasoning_commit"] = losses["reasoning_commit"] + rq.commit_loss
+            losses["reasoning_codebook"] = losses["reasoning_codebook"] + rq.codebook_loss
+        return y, losses
+
+
+def _dist_info() -> tuple[int, int]:
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[str, Any]:
+    rank, world = _dist_info()
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed + rank)
+    rng = np.random.default_rng(cfg.seed + 1000 * rank + int(time.time()))
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    last = out / "last"
+
+    codec_cfg = CodecConfig.from_dict({**CodecConfig().to_dict(), **cfg.codec})
+    codec = ReasoningCodec(codec_cfg)
+    text_head = TextHead(codec_cfg.reasoning_dim)
+    disc = Discriminators(ch=cfg.disc_channels)
+    model = TrainModel(codec, text_head).to(device)
+    disc = disc.to(device)
+    g_opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.8, 0.99), weight_decay=0.0)
+    d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.8, 0.99), weight_decay=0.0)
+    state = {"step": 0, "audio_seconds": 0.0, "train_seconds": 0.0, "best_val": None}
+    modules = {"codec": codec, "text_head": text_head, "disc": disc}
+    if (last / "state.json").exists():
+        ckpt.load_modules(last / "modules.safetensors", modules)
+        ckpt.load_optimizer(last / "optim.safetensors", {"g": g_opt, "d": d_opt})
+        state.update(json.loads((last / "state.json").read_text()))
+    elif cfg.init_from:
+        init = Path(cfg.init_from)
+        ckpt.load_modules(init / "modules.safetensors", modules)
+        if (init / "state.json").exists():
+            prev = json.loads((init / "state.json").read_text())
+            state.update({k: prev[k] for k in ("step", "audio_seconds", "train_seconds") if k in prev})
+
+    ddp_model: nn.Module = model
+    ddp_disc: nn.Module = disc
+    if world > 1:
+        ddp_model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+        ddp_disc = nn.parallel.DistributedDataParallel(disc)
+
+    corpus = Path(cfg.corpus)
+    train_clips = read_manifest(corpus, "train")
+    val_clips = read_manifest(corpus, "val")
+    store = ClipStore(codec_cfg.sample_rate)
+    sampler = Sampler(train_clips, cfg.source_weights, cfg.seed + rank + state["step"])
+    text_sampler = Sampler([c for c in train_clips if c.text and c.duration <= cfg.align_max_seconds],
+                           cfg.source_weights, cfg.seed + 7 + rank + state["step"])
+    seg = int(round(cfg.segment_seconds * codec_cfg.sample_rate / codec_cfg.reasoning_hop)) * codec_cfg.reasoning_hop
+    mel_loss = MultiResolutionMelLoss(codec_cfg.sample_rate).to(device)
+    val_batch = _val_batch(val_clips, store, seg * 2, cfg.val_clips, cfg.seed)
+
+    log_path = out / "log.csv"
+    new_log = not log_path.exists()
+    log_f = open(log_path, "a", newline="") if rank == 0 else None
+    writer = None
+    last_ckpt = time.time()
+    t_start = time.time()
+    bar = tqdm(total=cfg.steps, initial=state["step"], disable=quiet or rank != 0, desc="train", unit="step")
+    model.train()
+    disc.train()
+    while state["step"] < cfg.steps:
+        step = state["step"]
+        t0 = time.time()
+        lr_scale = min(1.0, (step + 1) / cfg.warmup_steps)
+        for g in g_opt.param_groups:
+            g["lr"] = cfg.lr * lr_scale
+        wav = crop_batch(store, sampler, cfg.batch_size, seg, rng).to(device)
+        n_q = None
+        if random.random() < cfg.quantizer_dropout:
+            n_q = random.randint(1, codec_cfg.num_recon_codebooks)
+        text_args: tuple = ()
+        if cfg.align_every and step % cfg.align_every == 0 and text_sampler.sources:
+            tw, tl, texts = text_batch(store, text_sampler, cfg.align_batch, codec_cfg.reasoning_hop,
+                                       int(cfg.align_max_seconds * codec_cfg.sample_rate), rng)
+            text_args = (tw.to(device), tl, encode_texts(texts, 200).to(device))
+        y_hat, losses = ddp_model(wav, n_q, *text_args)
+        use_gan = step >= cfg.gan_start
+        if use_gan:
+            scores, _ = ddp_disc(torch.cat([wav, y_hat.detach()]))
+            b = wav.shape[0]
+            d_loss = discriminator_loss([s[:b] for s in scores], [s[b:] for s in scores])
+            d_opt.zero_grad(set_to_none=True)
+            d_loss.backward()
+            torch.nn.utils.clip_grad_norm_(disc.parameters(), cfg.grad_clip)
+            d_opt.step()
+            losses["disc"] = d_loss.detach()
+        l_mel = mel_loss(y_hat, wav)
+        total = cfg.mel_weight * l_mel
+        total = total + cfg.commit_weight * (losses["recon_commit"] + losses["reasoning_commit"])
+        total = total + cfg.codebook_weight * (losses["recon_codebook"] + losses["reasoning_codebook"])
+        if "text" in losses:
+            total = total + cfg.text_weight * losses["text"]
+        if use_gan:
+            scores, feats = ddp_disc(torch.cat([wav, y_hat]))
+            b = wav.shape[0]
+            l_adv = generator_loss([s[b:] for s in scores])
+            l_fm = feature_matching_loss([[f[:b] for f in fs] for fs in feats], [[f[b:] for f in fs] for fs in feats])
+            total = total + cfg.adv_weight * l_adv + cfg.fm_weight * l_fm
+            losses["adv"], losses["fm"] = l_adv.detach(), l_fm.detach()
+        losses["mel"] = l_mel.detach()
+        g_opt.zero_grad(set_to_none=True)
+        total.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        g_opt.step()
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"non-finite loss at step {step}: { {k: float(v) for k, v in losses.items()} }")
+        dt = time.time() - t0
+        state["step"] = step + 1
+        state["audio_seconds"] += wav.numel() * world / codec_cfg.sample_rate
+        state["train_seconds"] += dt
+        bar.update(1)
+        if rank == 0 and (step % cfg.log_every == 0):
+            row = {"step": step, "time": round(time.time() - t_start, 1), "audio_h": round(state["audio_seconds"] / 3600, 3),
+                   "sec_per_step": round(dt, 3), "audio_s_per_s": round(wav.numel() * world / codec_cfg.sample_rate / dt, 2),
+                   "gnorm": round(float(gnorm), 3), "total": round(float(total.detach()), 4)}
+            row.update({k: round(float(v), 4) for k, v in losses.items()})
+            keys = ["step", "time", "audio_h", "sec_per_step", "audio_s_per_s", "gnorm", "total", "mel", "adv", "fm",
+                    "disc", "text", "recon_commit", "recon_codebook", "reasoning_commit", "reasoning_codebook"]
+            if writer is None:
+                writer = csv.DictWriter(log_f, fieldnames=keys + ["val_mel"], extrasaction="ignore")
+                if new_log:
+                    writer.writeheader()
+            writer.writerow(row)
+            log_f.flush()
+            bar.set_postfix(mel=f"{float(l_mel):.3f}", text=f"{float(losses.get('text', 0)):.2f}")
+        if rank == 0 and val_batch is not None and state["step"] % cfg.val_every == 0:
+            v = _validate(codec, mel_loss, val_batch)
+            if writer is not None:
+                writer.writerow({"step": state["step"], "val_mel": round(v, 4)})
+                log_f.flush()
+            if state["best_val"] is None or v < state["best_val"]:
+                state["best_val"] = v
+                codec.save_pretrained(out / "best")
+            model.train()
+        if rank == 0 and (time.time() - last_ckpt > cfg.ckpt_minutes * 60 or state["step"] >= cfg.steps):
+            _save(last, modules, g_opt, d_opt, state, cfg)
+            last_ckpt = time.time()
+    bar.close()
+    if rank == 0:
+        _save(last, modules, g_opt, d_opt, state, cfg)
+    if world > 1:
+        dist.barrier()
+    return state
+
+
+def _save(last: Path, modules: dict, g_opt, d_opt, state: dict, cfg: TrainConfig) -> None:
+    last.mkdir(parents=True, exist_ok=True)
+    ckpt.save_modules(last / "modules.safetensors", modules)
+    ckpt.save_optimizer(last / "optim.safetensors", {"g": g_opt, "d": d_opt})
+    modules["codec"].save_pretrained(last / "codec")
+    ckpt.save_json(last / "state.json", {**state, "config": dataclasses.asdict(cfg)})
+
+
+def export_resumable(run_dir: Path, dest: Path) -> None:
+    """Write the git-sized resumable checkpoint: fp16 weights of every module, no optimizer state."""
+    from safetensors.torch import load_file, save_file
+
+    dest.mkdir(parents=True, exist_ok=True)
+    state = load_file(str(run_dir / "last" / "modules.safetensors"))
+    save_file({k: v.half() if v.is_floating_point() else v for k, v in state.items()},
+              str(dest / "modules.safetensors"))
+    st = json.loads((run_dir / "last" / "state.json").read_text())
+    ckpt.save_json(dest / "state.json", {k: st[k] for k in ("step", "audio_seconds", "train_seconds", "config")})
+
+
+def _val_batch(clips, store: ClipStore, seg: int, n: int, seed: int) -> torch.Tensor | None:
+    if not clips:
+        return None
+    r = random.Random(seed)
+    pick = sorted(clips, key=lambda c: str(c.path))
+    r.shuffle(pick)
+    xs = []
+    for c in pick[:n]:
+        x = store.get(c)[:seg]
+        x = np.pad(x, (0, seg - len(x)))
+        xs.append(x / (np.abs(x).max() + 1e-6) * 0.5)
+    return torch.from_numpy(np.stack(xs).astype(np.float32))
+
+
+@torch.no_grad()
+def _validate(codec: ReasoningCodec, mel_loss: MultiResolutionMelLoss, batch: torch.Tensor) -> float:
+    codec.eval()
+    batch = batch.to(codec.device)
+    out, _ = codec.encode_frames(batch, None)
+    y, st = codec.decode_latent(out.recon)
+    y = torch.cat([y, codec.flush(st)], dim=1)
+    return float(mel_loss(y, batch))

@@ -1,0 +1,38 @@
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+DEVICES = ["cpu", pytest.param("cuda", marks=[pytest.mark.cuda,
+                                              pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")])]
+
+
+@pytest.fixture(scope="session")
+def codec_cpu():
+    from reasoningcodec import ReasoningCodec
+
+    torch.manual_seed(0)
+    return ReasoningCodec().eval()
+
+
+@pytest.fixture(params=DEVICES)
+def codec(request, codec_cpu):
+    if request.param == "cpu":
+        return codec_cpu
+    import copy
+
+    return copy.deepcopy(codec_cpu).to("cuda")
+
+
+def signal(n: int, seed: int = 0, batch: int = 1) -> torch.Tensor:
+    """A deterministic test signal: a few tones plus noise, ``[batch, n]``."""
+    g = torch.Generator().manual_seed(seed)
+    t = torch.arange(n) / 24000.0
+    out = []
+    for b in range(batch):
+        f = 100 + 300 * torch.rand(3, generator=g)
+        x = sum(0.2 * torch.sin(2 * torch.pi * fi * t * (1 + 0.1 * b)) for fi in f)
+        out.append(x + 0.05 * torch.randn(n, generator=g))
+    return torch.stack(out)

@@ -1,0 +1,128 @@
+"""Slow hypothesis fuzzing of the .rc reader: nothing but BitstreamError may ever come out.
+
+Run with ``pytest -m slow tests/test_bitstream_fuzz.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from reasoningcodec.bitstream import FOOTER_SIZE, INDEX_ENTRY_SIZE, RcReader, read_all, write_bytes  # noqa: E402
+from reasoningcodec.bitstream.header import MAGIC, PREFIX_SIZE  # noqa: E402
+from reasoningcodec.errors import BitstreamError  # noqa: E402
+
+from test_bitstream import TABLES, make_chunks, make_header  # noqa: E402
+
+pytestmark = pytest.mark.slow
+FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def _file(mode: int) -> tuple[bytes, object]:
+    tables = TABLES if mode else None
+    header = make_header(channels=2, kq=2, num_samples=7000, chunk_samples=3200, tables=tables)
+    chunks = make_chunks(header, seed=5)
+    return write_bytes(header, chunks, tables), (header, chunks)
+
+
+FILES = {mode: _file(mode) for mode in (0, 1)}
+LAYOUT = {mode: RcReader(io.BytesIO(FILES[mode][0]), TABLES) for mode in (0, 1)}
+
+
+def _exercise(data: bytes, tables: object) -> object:
+    """Use every reader entry point; return read_all's result or None on BitstreamError."""
+    try:
+        r = RcReader(io.BytesIO(data), tables)  # type: ignore[arg-type]
+        r.chunks_for_range(0, 10**6)
+        r.chunks_for_range(1234, 2345)
+        for i in range(r.num_chunks):
+            r.read_chunk(i)
+        return read_all(data, tables)  # type: ignore[arg-type]
+    except BitstreamError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return None
+
+
+def _fix_crcs(data: bytearray, mode: int) -> None:
+    """Recompute every CRC at the positions of the original layout so that mutations reach the
+    semantic checks behind the CRCs."""
+    r = LAYOUT[mode]
+    spans = [(0, r.header_size)] + [(r.chunk_info(i).offset, r.record_size(i)) for i in range(r.num_chunks)]
+    for off, size in spans:
+        if off + size <= len(data):
+            data[off + size - 4 : off + size] = struct.pack("<I", zlib.crc32(bytes(data[off : off + size - 4])))
+    if len(data) >= FOOTER_SIZE:
+        f = len(data) - FOOTER_SIZE
+        index_offset, n = struct.unpack_from("<QI", data, f)
+        if index_offset <= f and n * INDEX_ENTRY_SIZE <= f:
+            crc = zlib.crc32(bytes(data[index_offset : index_offset + n * INDEX_ENTRY_SIZE]))
+            data[f + 12 : f + 16] = struct.pack("<I", crc)
+        data[f + 16 : f + 20] = struct.pack("<I", zlib.crc32(bytes(data[f : f + 16])))
+
+
+@FUZZ
+@given(st.binary(max_size=1500), st.sampled_from([0, 1]))
+def test_random_bytes(blob: bytes, mode: int) -> None:
+    tables = TABLES if mode else None
+    assert _exercise(blob, tables) is None
+    # with a valid prefix the parser gets further
+    prefix = MAGIC + struct.pack("<H", 1) + blob[:4].ljust(4, b"\0")
+    assert _exercise(prefix + blob[4:], tables) is None
+
+
+mutation = st.one_of(
+    st.tuples(st.just("set"), st.integers(0, 10**4), st.binary(min_size=1, max_size=8)),
+    st.tuples(st.just("del"), st.integers(0, 10**4), st.integers(1, 64)),
+    st.tuples(st.just("ins"), st.integers(0, 10**4), st.binary(min_size=1, max_size=64)),
+    st.tuples(st.just("cut"), st.integers(0, 10**4), st.just(0)),
+)
+
+
+@FUZZ
+@given(st.sampled_from([0, 1]), st.lists(mutation, min_size=1, max_size=4), st.booleans(), st.booleans())
+def test_mutated_files(mode: int, mutations: list, fix_crcs: bool, with_tables: bool) -> None:
+    original, expected = FILES[mode]
+    data = bytearray(original)
+    for kind, pos, arg in mutations:
+        pos %= len(data) + 1
+        if kind == "set":
+            data[pos : pos + len(arg)] = bytes(a ^ b for a, b in zip(arg, data[pos : pos + len(arg)].ljust(len(arg), b"\0")))
+        elif kind == "del":
+            del data[pos : pos + arg]
+        elif kind == "ins":
+            data[pos:pos] = arg
+        else:
+            del data[pos:]
+    if fix_crcs:
+        _fix_crcs(data, mode)
+    tables = TABLES if with_tables else None
+    result = _exercise(bytes(data), tables)
+    if not fix_crcs and result is not None:
+        assert result == expected
+
+
+@FUZZ
+@given(st.integers(0, 2**64 - 1), st.integers(0, 2**32 - 1), st.sampled_from([0, 1]))
+def test_absurd_footer(index_offset: int, n: int, mode: int) -> None:
+    original, _ = FILES[mode]
+    head = struct.pack("<QII", index_offset, n, 0)
+    data = original[:-FOOTER_SIZE] + head + struct.pack("<I", zlib.crc32(head)) + b"RCIX"
+    assert _exercise(data, TABLES) is None
+
+
+@FUZZ
+@given(st.sampled_from([0, 1]), st.integers(0, 200), st.binary(min_size=1, max_size=4))
+def test_header_fields_behind_valid_crc(mode: int, pos: int, blob: bytes) -> None:
+    original, _ = FILES[mode]
+    data = bytearray(original)
+    pos = PREFIX_SIZE + pos % (LAYOUT[mode].header_size - PREFIX_SIZE - 4)
+    data[pos : pos + len(blob)] = blob
+    _fix_crcs(data, mode)
+    _exercise(bytes(data), TABLES)  # may decode to another valid file; must not raise anything else

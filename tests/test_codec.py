@@ -1,0 +1,135 @@
+"""Core invariants of the codec: batch == single, streaming == offline, shapes, bitrate slicing."""
+
+import math
+import random
+
+import pytest
+import torch
+
+from reasoningcodec import Codes, CodecConfig, ReasoningCodec
+
+from .conftest import signal
+
+
+def test_default_config_bitrate_and_properties(codec_cpu):
+    c = codec_cpu
+    assert c.sample_rate == 24000
+    assert c.reasoning_frame_rate == 5.0
+    assert c.recon_frame_rate == 12.5
+    assert (c.num_reasoning_codebooks, c.num_recon_codebooks) == (8, 8)
+    assert c.bitrate <= 2000
+    expected = 5 * 8 * math.log2(c.reasoning_codebook_size) + 12.5 * 8 * math.log2(c.recon_codebook_size)
+    assert c.bitrate == pytest.approx(expected)
+    assert c.config.bitrate_with(4) < c.bitrate
+    assert c.latency_ms == pytest.approx(110.0)
+
+
+def test_batch_equals_single(codec):
+    lengths = [24000 * 2 + 17, 24000, 5000]
+    x = signal(max(lengths), seed=1, batch=3)
+    for i, n in enumerate(lengths):
+        x[i, n:] = 7.0  # garbage beyond the length must not matter
+    batch = codec.encode(x.to(codec.device), lengths=lengths)
+    assert batch.lengths.tolist() == lengths
+    for i, n in enumerate(lengths):
+        one = codec.encode(x[i:i + 1, :n].to(codec.device))
+        nr, nq = codec.num_frames(n)
+        assert one.reasoning.shape[-1] == nr and one.recon.shape[-1] == nq
+        assert torch.equal(one.reasoning, batch.reasoning[i:i + 1, :, :nr])
+        assert torch.equal(one.recon, batch.recon[i:i + 1, :, :nq])
+        # padding frames are zero
+        assert int(batch.recon[i, :, nq:].abs().sum()) == 0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_streaming_equals_offline(codec, seed):
+    rng = random.Random(seed)
+    n = 24000 * 2 + rng.randint(0, 5000)
+    x = signal(n, seed=seed, batch=3).to(codec.device)
+    offline = codec.encode(x)
+    enc = codec.stream_encoder(batch_size=3)
+    pieces, pos = [], 0
+    while pos < n:
+        # chunk sizes from 1 sample to 1 s: bursts of tiny pushes between larger ones
+        size = rng.choice([1, 2, 3, rng.randint(1, 500), rng.randint(1, 24000), rng.randint(1, 24000)])
+        pieces.append(enc.push(x[:, pos:pos + size]))
+        pos += size
+    pieces.append(enc.finish())
+    r = torch.cat([p.reasoning for p in pieces], dim=-1)
+    q = torch.cat([p.recon for p in pieces], dim=-1)
+    assert torch.equal(r, offline.reasoning)
+    assert torch.equal(q, offline.recon)
+    assert pieces[-1].lengths.tolist() == [n] * 3
+
+    y_off = codec.decode(offline)
+    dec = codec.stream_decoder(batch_size=3)
+    # decode in uneven groups of frames
+    frames = offline.recon
+    outs, t = [], 0
+    while t < frames.shape[-1]:
+        k = rng.randint(1, 4)
+        outs.append(dec.push(Codes(offline.reasoning, frames[..., t:t + k], offline.lengths)))
+        t += k
+    outs.append(dec.finish())
+    y = torch.cat(outs, dim=-1)
+    assert y.shape == y_off.shape == (3, 1, n)
+    assert float((y - y_off).abs().max()) <= 1e-4
+
+
+def test_stream_of_encoder_pieces_decodes_like_offline(codec_cpu):
+    c = codec_cpu
+    x = signal(30000, seed=3)
+    enc, dec = c.stream_encoder(), c.stream_decoder()
+    outs = [dec.push(enc.push(x[:, i:i + 2400])) for i in range(0, 30000, 2400)]
+    outs += [dec.push(enc.finish()), dec.finish()]
+    y = torch.cat(outs, dim=-1)
+    assert torch.allclose(y, c.decode(c.encode(x)), atol=1e-4)
+
+
+@pytest.mark.parametrize("n", [1, 239, 1919, 1920, 1921, 4799, 4800, 4801, 9600, 24000 + 3])
+def test_frame_counts(codec_cpu, n):
+    codes = codec_cpu.encode(signal(n))
+    assert codes.reasoning.shape == (1, 8, math.ceil(n / 4800))
+    assert codes.recon.shape == (1, 8, math.ceil(n / 1920))
+    assert codes.reasoning.dtype == codes.recon.dtype == torch.long
+    assert codec_cpu.decode(codes).shape == (1, 1, n)
+
+
+def test_input_shapes_and_unpacking(codec_cpu):
+    x = signal(6000)
+    a = codec_cpu.encode(x[0])  # [T]
+    b = codec_cpu.encode(x)  # [B, T]
+    c = codec_cpu.encode(torch.stack([x, x], dim=1))  # [B, C, T], identical channels
+    d = codec_cpu.encode(x[0].numpy())
+    for other in (b, c, d):
+        assert torch.equal(a.recon, other.recon) and torch.equal(a.reasoning, other.reasoning)
+    reasoning, recon = a
+    assert reasoning is a.reasoning and recon is a.recon
+
+
+def test_fewer_recon_codebooks_decode(codec_cpu):
+    x = signal(12000)
+    codes = codec_cpu.encode(x)
+    for k in (1, 4, 8):
+        sub = codes.with_recon_codebooks(k)
+        assert sub.recon.shape[1] == k
+        y = codec_cpu.decode(sub)
+        assert y.shape == (1, 1, 12000) and torch.isfinite(y).all()
+    assert torch.equal(codec_cpu.encode(x, n_q=3).recon, codes.recon[:, :3])
+
+
+def test_resampling_input(codec_cpu):
+    x = signal(16000)  # 1 s at 16 kHz
+    codes = codec_cpu.encode(x, sample_rate=16000)
+    assert codes.lengths.tolist() == [24000]
+    assert codes.recon.shape[-1] == math.ceil(24000 / 1920)
+
+
+def test_small_config_runs():
+    cfg = CodecConfig(enc_dim=32, latent_dim=48, dec_dim=32, reasoning_dim=32, reasoning_heads=2,
+                      reasoning_layers=1, num_recon_codebooks=2, recon_codebook_size=16,
+                      num_reasoning_codebooks=1, reasoning_codebook_size=8)
+    m = ReasoningCodec(cfg).eval()
+    y = m.decode(m.encode(signal(5000)))
+    assert y.shape == (1, 1, 5000)
+    assert m.bitrate == pytest.approx(5 * 3 + 12.5 * 2 * 4)
