@@ -4,6 +4,7 @@ from .codes import Codes
 from .config import CodecConfig
 from .errors import (AudioError, BitstreamError, NoWeightsInstalledError, ReasoningCodecError,
                      WeightsError)
+from .compress import compress, decompress
 from .hub import load
 from .model import ReasoningCodec
 
@@ -11,5 +12,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AudioError", "BitstreamError", "Codes", "CodecConfig", "NoWeightsInstalledError", "ReasoningCodec",
-    "ReasoningCodecError", "WeightsError", "load", "__version__",
+    "ReasoningCodecError", "WeightsError", "compress", "decompress", "load", "__version__",
 ]

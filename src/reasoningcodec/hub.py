@@ -15,6 +15,7 @@ from .errors import NoWeightsInstalledError, WeightsError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+TABLES_NAME = "entropy.safetensors"
 DEFAULT_DIR = Path(__file__).parent / "pretrained" / "default"
 
 
@@ -26,8 +27,11 @@ def save_pretrained(model: Any, directory: str | os.PathLike, dtype: torch.dtype
     d.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
     meta = {"format": "pt", "library": "reasoningcodec", "model_id": model.config.model_id}
-    for name, write in ((WEIGHTS_NAME, lambda p: save_file(state, p, metadata=meta)),
-                        (CONFIG_NAME, lambda p: model.config.to_json(p))):
+    files = [(WEIGHTS_NAME, lambda p: save_file(state, p, metadata=meta)),
+             (CONFIG_NAME, lambda p: model.config.to_json(p))]
+    if getattr(model, "entropy_tables", None) is not None:
+        files.append((TABLES_NAME, lambda p: model.entropy_tables.save(p)))
+    for name, write in files:
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=str(d))
         os.close(fd)
         try:
@@ -51,7 +55,7 @@ def _resolve(name_or_path: str | os.PathLike) -> Path:
     try:
         from huggingface_hub import snapshot_download
 
-        return Path(snapshot_download(repo_id=name, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))
+        return Path(snapshot_download(repo_id=name, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME, TABLES_NAME]))
     except Exception as e:  # offline, missing repo, network: one clear message
         raise WeightsError(f"cannot get model {name!r} from the Hugging Face Hub: {type(e).__name__}: "
                            f"{str(e).splitlines()[0] if str(e) else ''}") from None
@@ -90,6 +94,17 @@ def from_pretrained(name_or_path: str | os.PathLike, device: Any = "cpu") -> Any
         if v.is_floating_point() and not bool(torch.isfinite(v).all()):
             raise WeightsError(f"weight {k} in {w_path} contains NaN or infinite values")
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    if (d / TABLES_NAME).exists():
+        from .bitstream import EntropyTables
+        from .errors import BitstreamError
+
+        try:
+            tables = EntropyTables.load(d / TABLES_NAME)
+            tables.check_compatible(config.num_reasoning_codebooks, config.reasoning_codebook_size,
+                                    config.num_recon_codebooks, config.recon_codebook_size)
+        except BitstreamError as e:
+            raise WeightsError(f"entropy tables {d / TABLES_NAME} are unusable: {e}") from None
+        model.entropy_tables = tables
     return model.to(device).eval()
 
 

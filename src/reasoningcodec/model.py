@@ -111,6 +111,9 @@ class ReasoningCodec(nn.Module):
         self.dec_norm = nn.LayerNorm(c.dec_dim)
         self.head = ISTFTHead(c.dec_dim, c.n_fft, c.hop_length, c.stem_stride)
         self._frozen_encoder: tuple[Any, ReasoningCodec] | None = None
+        self._hash_cache: tuple[Any, bytes] | None = None
+        #: static per-codebook frequency tables for entropy coding (``bitstream.EntropyTables``) or None
+        self.entropy_tables: Any = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -342,9 +345,10 @@ class ReasoningCodec(nn.Module):
         key = (self.device, tuple(p._version for p in self.parameters()), tuple(id(p) for p in self.parameters()))
         if self._frozen_encoder is None or self._frozen_encoder[0] != key:
             clone = copy.copy(self)  # shallow: avoid copying the cached clone recursively
-            clone.__dict__ = {k: v for k, v in self.__dict__.items() if k != "_frozen_encoder"}
+            clone.__dict__ = {k: v for k, v in self.__dict__.items() if k not in ("_frozen_encoder", "_hash_cache")}
             clone = copy.deepcopy(clone)
             clone._frozen_encoder = None
+            clone._hash_cache = None
             clone = clone.to(torch.float64).eval().requires_grad_(False)
             object.__setattr__(self, "_frozen_encoder", (key, clone))
         return self._frozen_encoder[1]
@@ -416,12 +420,16 @@ class ReasoningCodec(nn.Module):
     # ------------------------------------------------------------------ weights
     def weights_hash(self) -> bytes:
         """sha256 over the parameter names, shapes and float32 values (32 bytes)."""
+        key = tuple((id(p), p._version) for p in self.parameters())
+        if self._hash_cache is not None and self._hash_cache[0] == key:
+            return self._hash_cache[1]
         h = hashlib.sha256()
         for name, t in sorted(self.state_dict().items()):
             h.update(name.encode())
             h.update(str(tuple(t.shape)).encode())
             h.update(t.detach().float().cpu().contiguous().numpy().tobytes())
-        return h.digest()
+        object.__setattr__(self, "_hash_cache", (key, h.digest()))
+        return self._hash_cache[1]
 
     def save_pretrained(self, directory: Any, dtype: torch.dtype = torch.float32) -> None:
         from .hub import save_pretrained

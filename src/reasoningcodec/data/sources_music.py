@@ -13,11 +13,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
 import numpy as np
-import soundfile as sf
 
 from .items import BuildConfig, Item, caption
 
@@ -90,13 +90,36 @@ STYLE = {
 COMPOSER_WEIGHTS = {"bach": 0.45, "palestrina": 0.2, "monteverdi": 0.15, "trecento": 0.12,
                     "mozart": 0.03, "haydn": 0.02, "beethoven": 0.03}
 SCORE_SUFFIXES = (".mxl", ".xml", ".musicxml", ".krn", ".mid", ".midi")  # not RomanText analyses
-MAX_RENDER_S = 120  # fluidsynth wall-clock limit per render
+MAX_RENDER_S = 30  # fluidsynth wall-clock limit per render
 
 
-def fluidsynth_render(mid: Path, wav: Path, sr: int = 24_000, gain: float = 0.6) -> None:
-    """Render a MIDI file to WAV with FluidSynth and the FluidR3 GM soundfont."""
-    subprocess.run(["fluidsynth", "-ni", "-q", "-g", str(gain), "-r", str(sr), "-F", str(wav),
-                    str(SOUNDFONT), str(mid)], check=True, capture_output=True, timeout=MAX_RENDER_S)
+def fluidsynth_render(mid: Path, sr: int = 24_000, gain: float = 0.6,
+                      max_s: float = 400.0) -> np.ndarray:
+    """Render a MIDI file with FluidSynth (FluidR3 GM) to mono float32 at ``sr``.
+
+    Some MIDI files make ``fluidsynth -F`` render forever (a voice that never ends),
+    so raw 16-bit stereo PCM is written and the process is stopped once ``max_s``
+    seconds of audio exist or after :data:`MAX_RENDER_S` of wall-clock time.
+    """
+    with tempfile.TemporaryDirectory() as td:
+        raw = Path(td) / "s.raw"
+        limit = int(max_s * sr) * 4
+        proc = subprocess.Popen(["fluidsynth", "-ni", "-q", "-g", str(gain), "-r", str(sr),
+                                 "-T", "raw", "-O", "s16", "-F", str(raw), str(SOUNDFONT), str(mid)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t0 = time.monotonic()
+        try:
+            while proc.poll() is None:
+                time.sleep(0.02)
+                size = raw.stat().st_size if raw.exists() else 0
+                if size >= limit or time.monotonic() - t0 > MAX_RENDER_S:
+                    proc.kill()
+                    break
+        finally:
+            proc.wait()
+        data = np.fromfile(raw, dtype="<i2") if raw.exists() else np.zeros(0, dtype="<i2")
+    data = data[: min(data.size, limit // 2) // 2 * 2].reshape(-1, 2)
+    return (data.astype(np.float32).mean(axis=1) / 32768.0).astype(np.float32)
 
 
 def crop_window(x: np.ndarray, sr: int, rng: random.Random, lo: float = 8.0,
@@ -164,11 +187,11 @@ def _render_score(path: str, rng: random.Random) -> Tuple[np.ndarray, int, Dict[
         score.remove(part)
     score.transpose(semis, inPlace=True)
     score.parts[0].insert(0, tempo.MetronomeMark(number=bpm))
+    expected_s = float(score.duration.quarterLength) * 60.0 / bpm + 3.0
     with tempfile.TemporaryDirectory() as td:
-        mid, wav = Path(td) / "s.mid", Path(td) / "s.wav"
+        mid = Path(td) / "s.mid"
         score.write("midi", fp=str(mid))
-        fluidsynth_render(mid, wav)
-        x, sr = sf.read(str(wav), dtype="float32", always_2d=True)
+        x, sr = fluidsynth_render(mid, max_s=min(400.0, max(12.0, expected_s))), 24_000
     names = []
     for prog in progs:
         if GM[prog] not in names:
@@ -176,7 +199,7 @@ def _render_score(path: str, rng: random.Random) -> Tuple[np.ndarray, int, Dict[
     facts = {"instruments": ", ".join(names), "tempo": f"{bpm} bpm", "key": key_name,
              "transposition": f"{semis:+d} semitones", "parts": str(len(parts)),
              "dynamics": "soft" if vel < 65 else ("loud" if vel > 95 else "moderate")}
-    return crop_window(x.mean(axis=1), sr, rng), sr, facts
+    return crop_window(x, sr, rng), sr, facts
 
 
 def _render_midi_file(mid: Path, rng: random.Random) -> Tuple[np.ndarray, int, Dict[str, str]]:
@@ -199,11 +222,8 @@ def _render_midi_file(mid: Path, rng: random.Random) -> Tuple[np.ndarray, int, D
         facts["instruments"] = ", ".join(names[:8])
     except Exception:  # metadata is best effort; the audio is what matters
         pass
-    with tempfile.TemporaryDirectory() as td:
-        wav = Path(td) / "s.wav"
-        fluidsynth_render(mid, wav)
-        x, sr = sf.read(str(wav), dtype="float32", always_2d=True)
-    return crop_window(x.mean(axis=1), sr, rng), sr, facts
+    x, sr = fluidsynth_render(mid), 24_000
+    return crop_window(x, sr, rng), sr, facts
 
 
 def _score_paths() -> Dict[str, List[str]]:

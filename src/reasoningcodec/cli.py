@@ -1,0 +1,275 @@
+"""The ``rcodec`` command line: compress, decompress, info, tokens.
+
+Every expected failure prints one line on stderr and exits non-zero; outputs are written to a temp
+file in the target folder and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+
+class CliError(Exception):
+    """A user-facing problem found by the CLI itself (existing output, bad option...)."""
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, force: bool) -> Iterator[Path]:
+    """Yield a temp path next to ``path``; rename it onto ``path`` only if the block succeeds."""
+    if path.exists() and not force:
+        raise CliError(f"{path} exists; use -f to overwrite")
+    if path.is_dir():
+        raise CliError(f"{path} is a directory")
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise CliError(f"output folder {parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=str(parent))
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load_model(spec: str | None, device: str) -> Any:
+    from .hub import from_pretrained, load
+
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CliError("--device cuda asked for, but no CUDA device is available")
+    return load(device) if spec is None else from_pretrained(spec, device)
+
+
+def _progress(total: float | None, desc: str, quiet: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="s", disable=quiet or total is None or total < 30,
+                bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
+
+
+def cmd_compress(a: argparse.Namespace) -> None:
+    from . import audio as audio_io
+    from .compress import CompressOptions, compress_to
+
+    codec = _load_model(a.model, a.device)
+    n_q = a.recon_codebooks
+    if a.bitrate is not None:
+        fits = [k for k in range(1, codec.num_recon_codebooks + 1) if codec.config.bitrate_with(k) <= a.bitrate]
+        if not fits:
+            raise CliError(f"--bitrate {a.bitrate} is below the lowest rate ({codec.config.bitrate_with(1):.0f} bit/s)")
+        n_q = fits[-1]
+    if n_q is not None and not 1 <= n_q <= codec.num_recon_codebooks:
+        raise CliError(f"--recon-codebooks must be in 1..{codec.num_recon_codebooks}")
+    meta = audio_io.info(a.input)
+    opts = CompressOptions(recon_codebooks=n_q, chunk_seconds=a.chunk_seconds,
+                           coding="packed" if a.packed else "auto", normalize=a.normalize)
+    out = Path(a.output)
+    with atomic_output(out, a.force) as tmp, _progress(meta.duration, "compress", a.quiet) as bar:
+        with open(tmp, "wb") as f:
+            header = compress_to(f, codec, a.input, options=opts, progress=bar)
+    if not a.quiet:
+        size = out.stat().st_size
+        secs = header.num_samples / header.sample_rate
+        print(f"{a.input} → {out}: {secs:.2f} s, {header.channels} ch, {size} bytes, "
+              f"{8 * size / max(secs, 1e-9) / 1000:.3f} kbit/s", file=sys.stderr)
+
+
+def cmd_decompress(a: argparse.Namespace) -> None:
+    import soundfile as sf
+
+    from . import audio as audio_io
+    from .compress import decode_range, open_reader
+
+    codec = _load_model(a.model, a.device)
+    out = Path(a.output)
+    ext = out.suffix.lower()
+    if ext not in (".wav", ".flac"):
+        raise CliError(f"output must be .wav or .flac, got {out.name!r}")
+    with open(a.input, "rb") as f:
+        reader = open_reader(f, codec)
+        h = reader.header
+        sr = h.sample_rate
+        start = int(round((a.start or 0.0) * sr))
+        if start >= h.num_samples or start < 0:
+            raise CliError(f"--start {a.start} is outside the file (length {h.num_samples / sr:.3f} s)")
+        end = h.num_samples if a.duration is None else min(h.num_samples, start + int(round(a.duration * sr)))
+        if a.duration is not None and a.duration <= 0:
+            raise CliError("--duration must be positive")
+        out_sr = sr if a.model_rate else h.original_sample_rate
+        gain = 1.0 if h.loudness_gain_db is None else 10 ** (-h.loudness_gain_db / 20)
+        rs = audio_io.StreamResampler(sr, out_sr, h.channels)
+        target = int(round((end - start) * out_sr / sr))
+        written = 0
+        with atomic_output(out, a.force) as tmp, _progress((end - start) / sr, "decompress", a.quiet) as bar:
+            with sf.SoundFile(str(tmp), "w", out_sr, h.channels, subtype=a.subtype,
+                              format="WAV" if ext == ".wav" else "FLAC") as w:
+                def put(y: np.ndarray) -> None:
+                    nonlocal written
+                    y = y[:, : max(0, target - written)]
+                    if y.shape[1]:
+                        w.write(np.clip(y * gain, -1, 1).T)
+                        written += y.shape[1]
+
+                for block in decode_range(reader, codec, start, end):
+                    put(rs(block))
+                    bar.update(block.shape[1] / sr)
+                put(rs(np.zeros((h.channels, 0), dtype=np.float32), last=True))
+                if written < target:
+                    w.write(np.zeros((target - written, h.channels), dtype=np.float32))
+
+
+def cmd_info(a: argparse.Namespace) -> None:
+    from .bitstream import CODING_RANS, RcReader
+
+    with open(a.input, "rb") as f:
+        r = RcReader(f)
+        h = r.header
+        size = os.fstat(f.fileno()).st_size
+        secs = h.num_samples / h.sample_rate
+        d = {
+            "file": str(a.input), "bytes": size, "duration_s": round(secs, 3),
+            "kbit_per_s": round(8 * size / max(secs, 1e-9) / 1000, 4),
+            "model_id": h.model_id, "weights_hash": h.weights_hash.hex(), "sample_rate": h.sample_rate,
+            "original_sample_rate": h.original_sample_rate, "channels": h.channels, "num_samples": h.num_samples,
+            "reasoning_frame_rate": float(h.reasoning_frame_rate), "recon_frame_rate": float(h.recon_frame_rate),
+            "reasoning_codebooks": h.num_reasoning_codebooks, "reasoning_codebook_size": h.reasoning_codebook_size,
+            "recon_codebooks": h.num_recon_codebooks, "model_recon_codebooks": h.model_recon_codebooks,
+            "recon_codebook_size": h.recon_codebook_size,
+            "coding": "rans" if h.coding_mode == CODING_RANS else "packed",
+            "chunks": r.num_chunks, "chunk_seconds": h.chunk_samples / h.sample_rate,
+            "loudness_gain_db": h.loudness_gain_db,
+        }
+    if a.json:
+        print(json.dumps(d, indent=2))
+    else:
+        w = max(len(k) for k in d)
+        for k, v in d.items():
+            print(f"{k:<{w}}  {v}")
+
+
+def cmd_tokens(a: argparse.Namespace) -> None:
+    import torch
+
+    from . import audio as audio_io
+    from .compress import CompressOptions, _blocks_from_file, encode_chunks
+
+    out = Path(a.output)
+    if out.suffix.lower() not in (".npz", ".json"):
+        raise CliError(f"output must be .npz or .json, got {out.name!r}")
+    codec = _load_model(a.model, a.device)
+    meta = audio_io.info(a.input)
+    sr_in = audio_io.check_sample_rate(meta.samplerate)
+    if meta.frames <= 0:
+        raise CliError(f"{a.input} has no samples")
+    total = -(-meta.frames * codec.sample_rate // sr_in)
+    c = int(meta.channels)
+    opts = CompressOptions(chunk_seconds=600.0)
+    r, q = [], []
+    with torch.no_grad(), _progress(meta.duration, "tokens", a.quiet) as bar:
+        blocks = _blocks_from_file(Path(a.input), sr_in, codec.sample_rate, c, total, 1.0, bar)
+        cs = max(codec.config.reasoning_hop, int(opts.chunk_seconds * codec.sample_rate) // 9600 * 9600)
+        for ch in encode_chunks(codec, blocks, total, c, cs, codec.num_recon_codebooks):
+            r.append(ch.reasoning)
+            q.append(ch.recon)
+    d = {"reasoning": np.concatenate(r, -1), "recon": np.concatenate(q, -1), "num_samples": total,
+         "sample_rate": codec.sample_rate, "reasoning_frame_rate": codec.reasoning_frame_rate,
+         "recon_frame_rate": codec.recon_frame_rate, "model_id": codec.config.model_id}
+    with atomic_output(out, a.force) as tmp:
+        if out.suffix.lower() == ".npz":
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, **{k: np.asarray(v) for k, v in d.items()})
+        else:
+            tmp.write_text(json.dumps({k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in d.items()}))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rcodec", description="ReasoningCodec: compress audio to .rc files and back.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser, model: bool = True) -> None:
+        if model:
+            sp.add_argument("--model", help="model folder or Hugging Face id (default: the embedded model)")
+            sp.add_argument("--device", default="cpu", help="cpu or cuda")
+        sp.add_argument("-f", "--force", action="store_true", help="overwrite the output")
+        sp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
+
+    s = sub.add_parser("compress", help="audio file → .rc")
+    s.add_argument("input")
+    s.add_argument("output")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--recon-codebooks", type=int, help="reconstruction codebooks to keep (fewer = lower bitrate)")
+    g.add_argument("--bitrate", type=float, help="highest raw bitrate in bit/s; picks the codebook count")
+    s.add_argument("--chunk-seconds", type=float, default=20.0, help="seconds per independently checked chunk")
+    s.add_argument("--packed", action="store_true", help="bit-pack tokens instead of entropy coding")
+    s.add_argument("--normalize", action="store_true", help="normalise loudness before coding (undone on decode)")
+    common(s)
+    s.set_defaults(func=cmd_compress)
+
+    s = sub.add_parser("decompress", help=".rc → audio file (.wav or .flac)")
+    s.add_argument("input")
+    s.add_argument("output")
+    s.add_argument("--start", type=float, help="start time in seconds")
+    s.add_argument("--duration", type=float, help="duration in seconds")
+    s.add_argument("--model-rate", action="store_true", help="write at the model rate instead of the original rate")
+    s.add_argument("--subtype", default="PCM_16", help="soundfile subtype, e.g. PCM_16, PCM_24, FLOAT")
+    common(s)
+    s.set_defaults(func=cmd_decompress)
+
+    s = sub.add_parser("info", help="describe an .rc file")
+    s.add_argument("input")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("tokens", help="audio file → raw reasoning and reconstruction tokens (.npz or .json)")
+    s.add_argument("input")
+    s.add_argument("output")
+    common(s)
+    s.set_defaults(func=cmd_tokens)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .errors import ReasoningCodecError
+
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+        return 0
+    except (ReasoningCodecError, CliError, ValueError) as e:
+        print(f"rcodec: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except FileNotFoundError as e:
+        print(f"rcodec: error: file not found: {e.filename}", file=sys.stderr)
+        return EXIT_ERROR
+    except (IsADirectoryError, PermissionError, OSError) as e:
+        print(f"rcodec: error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("rcodec: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # never a traceback for users; RCODEC_DEBUG=1 shows it
+        if os.environ.get("RCODEC_DEBUG"):
+            raise
+        print(f"rcodec: internal error: {type(e).__name__}: {e} (set RCODEC_DEBUG=1 for details)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,313 @@
+"""Model ⇄ ``.rc`` bytes, with bounded memory for long inputs.
+
+Encoding runs the streaming encoder over the whole signal (so the tokens in the file equal
+``codec.encode`` of the whole signal exactly) and cuts the token streams into chunks of
+``chunk_seconds`` (a multiple of 400 ms, so both frame rates cut cleanly). Each chunk parses and
+CRC-checks on its own. Decoding a range starts the decoder ``decoder_context_frames`` frames before
+the first needed chunk, reading the tail of the previous chunk as warm-up, so that a seek decodes
+exactly the same audio as a full decode (see :class:`DecodeStats`).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator
+
+import numpy as np
+import torch
+
+from . import audio as audio_io
+from .bitstream import CODING_PACKED, CODING_RANS, RcChunk, RcHeader, RcReader, RcWriter
+from .errors import AudioError, BitstreamError
+
+BLOCK_SECONDS = 10.0
+
+
+@dataclass
+class CompressOptions:
+    """How to compress: codebooks kept, chunk length, coding mode, loudness normalisation."""
+
+    recon_codebooks: int | None = None
+    chunk_seconds: float = 20.0
+    coding: str = "auto"  # "auto" (entropy-coded when the model has tables), "rans", "packed"
+    normalize: bool = False
+    target_db: float = -23.0
+
+
+@dataclass
+class DecodeStats:
+    """What a (partial) decode touched: chunks decoded for output, and extra chunks read for context."""
+
+    chunks_decoded: list[int]
+    context_chunks: list[int]
+
+
+def decoder_context_frames(codec: Any) -> int:
+    """Reconstruction frames of history that fully determine the decoder state (its receptive field)."""
+    c = codec.config
+    per = c.recon_stride // c.stem_stride
+    latent = c.dec_latent_blocks * (c.latent_kernel - 1)
+    dec = math.ceil(c.dec_blocks * (c.dec_kernel - 1) / per)
+    overlap = math.ceil((c.n_fft - c.hop_length) / c.recon_hop)
+    return latent + dec + overlap + 1
+
+
+def _chunk_samples(codec: Any, seconds: float) -> int:
+    c = codec.config
+    unit = math.lcm(c.recon_hop, c.reasoning_hop)
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError(f"chunk_seconds must be positive, got {seconds}")
+    return max(1, round(seconds * c.sample_rate / unit)) * unit
+
+
+def _coding(codec: Any, mode: str) -> tuple[int, Any]:
+    tables = getattr(codec, "entropy_tables", None)
+    if mode == "packed" or (mode == "auto" and tables is None):
+        return CODING_PACKED, None
+    if mode not in ("auto", "rans"):
+        raise ValueError(f"coding must be auto, rans or packed; got {mode!r}")
+    if tables is None:
+        raise BitstreamError("entropy coding asked for, but this model ships no entropy tables")
+    return CODING_RANS, tables
+
+
+def make_header(codec: Any, channels: int, num_samples: int, original_sr: int, n_q: int, chunk_samples: int,
+                coding: int, tables: Any, gain_db: float | None) -> RcHeader:
+    c = codec.config
+    return RcHeader(
+        model_id=c.model_id, weights_hash=codec.weights_hash(), sample_rate=c.sample_rate, channels=channels,
+        num_samples=num_samples, original_sample_rate=original_sr,
+        reasoning_frame_rate=codec.reasoning_frame_rate, recon_frame_rate=codec.recon_frame_rate,
+        reasoning_codebook_size=c.reasoning_codebook_size, recon_codebook_size=c.recon_codebook_size,
+        num_reasoning_codebooks=c.num_reasoning_codebooks, num_recon_codebooks=n_q,
+        model_recon_codebooks=c.num_recon_codebooks, chunk_samples=chunk_samples, coding_mode=coding,
+        table_hash=tables.hash() if tables is not None else bytes(32), loudness_gain_db=gain_db,
+    )
+
+
+def encode_chunks(codec: Any, blocks: Iterator[np.ndarray], num_samples: int, channels: int, chunk_samples: int,
+                  n_q: int) -> Iterator[RcChunk]:
+    """Stream ``[C, n]`` blocks at the model rate (``num_samples`` in all) through the encoder → chunks."""
+    c = codec.config
+    enc = codec.stream_encoder(batch_size=channels, n_q=n_q)
+    r_per, q_per = chunk_samples // c.reasoning_hop, chunk_samples // c.recon_hop
+    r_buf: list[torch.Tensor] = []
+    q_buf: list[torch.Tensor] = []
+    start = 0
+
+    def cut(final: bool) -> Iterator[RcChunk]:
+        nonlocal r_buf, q_buf, start
+        r = torch.cat(r_buf, dim=-1) if r_buf else None
+        q = torch.cat(q_buf, dim=-1) if q_buf else None
+        while r is not None and q is not None:
+            left = num_samples - start
+            if left <= 0:
+                break
+            if left > chunk_samples:
+                if r.shape[-1] < r_per or q.shape[-1] < q_per:
+                    break
+                nr, nq, ns = r_per, q_per, chunk_samples
+            elif final:
+                nr, nq = codec.num_frames(left)
+                ns = left
+            else:
+                break
+            yield RcChunk(start, ns, r[..., :nr].cpu().numpy(), q[..., :nq].cpu().numpy())
+            r, q = r[..., nr:], q[..., nq:]
+            start += ns
+        r_buf = [r] if r is not None else []
+        q_buf = [q] if q is not None else []
+
+    for block in blocks:
+        codes = enc.push(torch.from_numpy(block))
+        r_buf.append(codes.reasoning)
+        q_buf.append(codes.recon)
+        yield from cut(False)
+    codes = enc.finish()
+    r_buf.append(codes.reasoning)
+    q_buf.append(codes.recon)
+    yield from cut(True)
+
+
+def _blocks_from_array(x: np.ndarray, block: int) -> Iterator[np.ndarray]:
+    for i in range(0, x.shape[1], block):
+        yield x[:, i:i + block]
+
+
+def _blocks_from_file(path: Path, sr_in: int, sr_out: int, channels: int, total: int, gain: float,
+                      progress: Any = None) -> Iterator[np.ndarray]:
+    """File → resampled ``[C, n]`` blocks at the model rate, exactly ``total`` samples in all."""
+    rs = audio_io.StreamResampler(sr_in, sr_out, channels)
+    out = 0
+    for block in audio_io.iter_blocks(path, int(BLOCK_SECONDS * sr_in)):
+        if progress is not None:
+            progress.update(block.shape[1] / sr_in)
+        y = rs(block * gain if gain != 1.0 else block)
+        y = y[:, : max(0, total - out)]
+        out += y.shape[1]
+        if y.shape[1]:
+            yield y
+    tail = rs(np.zeros((channels, 0), dtype=np.float32), last=True)[:, : max(0, total - out)]
+    out += tail.shape[1]
+    if tail.shape[1]:
+        yield tail
+    if out < total:
+        yield np.zeros((channels, total - out), dtype=np.float32)
+
+
+def _file_gain(path: Path, opts: CompressOptions) -> float | None:
+    if not opts.normalize:
+        return None
+    sq, n, peak = 0.0, 0, 0.0
+    for block in audio_io.iter_blocks(path, 1 << 20):
+        sq += float(np.square(block, dtype=np.float64).sum())
+        n += block.size
+        peak = max(peak, float(np.abs(block).max()) if block.size else 0.0)
+    level = 10 * math.log10(sq / n) if n and sq > 0 else float("-inf")
+    if not math.isfinite(level):
+        return 0.0
+    gain = max(-30.0, min(30.0, opts.target_db - level))
+    return min(gain, 20 * math.log10(0.99 / peak)) if peak > 0 else gain
+
+
+def compress_to(fileobj: BinaryIO, codec: Any, source: Any, sample_rate: int | None = None,
+                options: CompressOptions | None = None, progress: Any = None) -> RcHeader:
+    """Compress a path, ``[T]`` or ``[C, T]`` array/tensor into ``fileobj``. Channels are kept."""
+    opts = options or CompressOptions()
+    c = codec.config
+    n_q = opts.recon_codebooks or c.num_recon_codebooks
+    if not 1 <= n_q <= c.num_recon_codebooks:
+        raise ValueError(f"recon_codebooks must be in 1..{c.num_recon_codebooks}, got {n_q}")
+    coding, tables = _coding(codec, opts.coding)
+    cs = _chunk_samples(codec, opts.chunk_seconds)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        meta = audio_io.info(path)
+        sr_in = audio_io.check_sample_rate(meta.samplerate)
+        if meta.frames <= 0:
+            raise AudioError(f"audio in {path} is empty (0 samples)")
+        channels = int(meta.channels)
+        total = math.ceil(meta.frames * c.sample_rate / sr_in)
+        gain_db = _file_gain(path, opts)
+        gain = 10 ** ((gain_db or 0.0) / 20)
+        blocks = _blocks_from_file(path, sr_in, c.sample_rate, channels, total, gain, progress)
+    else:
+        x = source.detach().cpu().numpy() if isinstance(source, torch.Tensor) else np.asarray(source)
+        if x.ndim == 1:
+            x = x[None]
+        if x.ndim != 2:
+            raise AudioError(f"expected audio of shape [T] or [C, T], got {tuple(x.shape)}")
+        audio_io.check_finite(x)
+        x = x.astype(np.float32)
+        sr_in = audio_io.check_sample_rate(sample_rate or c.sample_rate)
+        x = audio_io.resample(x, sr_in, c.sample_rate)
+        gain_db = None
+        if opts.normalize:
+            gain_db = audio_io.loudness_gain_db(x, opts.target_db)
+            x = x * 10 ** (gain_db / 20)
+        channels, total = x.shape[0], x.shape[1]
+        blocks = _blocks_from_array(x, int(BLOCK_SECONDS * c.sample_rate))
+    header = make_header(codec, channels, total, sr_in, n_q, cs, coding, tables, gain_db)
+    with RcWriter(fileobj, header, tables) as w:
+        for chunk in encode_chunks(codec, blocks, total, channels, cs, n_q):
+            w.write_chunk(chunk)
+    return header
+
+
+def compress(source: Any, codec: Any = None, sample_rate: int | None = None, **options: Any) -> bytes:
+    """Compress audio (path, array or tensor ``[T]``/``[C, T]``) to ``.rc`` bytes."""
+    codec = _default(codec)
+    buf = io.BytesIO()
+    compress_to(buf, codec, source, sample_rate, CompressOptions(**options))
+    return buf.getvalue()
+
+
+def open_reader(fileobj: BinaryIO, codec: Any) -> RcReader:
+    """Open an ``.rc`` stream and check that ``codec`` is the model that wrote it."""
+    reader = RcReader(fileobj, getattr(codec, "entropy_tables", None) or None)
+    h = reader.header
+    if h.weights_hash != codec.weights_hash():
+        raise BitstreamError(f"this file was written by model {h.model_id!r} (weights {h.weights_hash.hex()[:12]}), "
+                             f"but the loaded model is {codec.config.model_id!r} "
+                             f"(weights {codec.weights_hash().hex()[:12]}); pass the right --model")
+    c = codec.config
+    if (h.sample_rate, h.recon_codebook_size, h.reasoning_codebook_size) != (
+            c.sample_rate, c.recon_codebook_size, c.reasoning_codebook_size):
+        raise BitstreamError("file header does not match the model configuration")
+    return reader
+
+
+def decode_range(reader: RcReader, codec: Any, start: int = 0, end: int | None = None,
+                 stats: DecodeStats | None = None) -> Iterator[np.ndarray]:
+    """Yield decoded ``[C, n]`` blocks (model rate) covering samples ``[start, end)``."""
+    h = reader.header
+    c = codec.config
+    end = h.num_samples if end is None else min(end, h.num_samples)
+    if not 0 <= start < end:
+        raise ValueError(f"empty or invalid range: start={start}, end={end}, length={h.num_samples}")
+    stats = stats if stats is not None else DecodeStats([], [])
+    needed = reader.chunks_for_range(start, end)
+    first = needed[0]
+    state = None
+    if first > 0:  # warm the decoder up on the tail of the previous chunk
+        stats.context_chunks.append(first - 1)
+        prev = reader.read_chunk(first - 1)
+        k = min(decoder_context_frames(codec), prev.recon.shape[-1])
+        warm = torch.from_numpy(prev.recon[..., -k:]).to(codec.device)
+        with torch.no_grad():
+            _, state = codec.decode_frames(warm, None)
+    overlap = c.n_fft - c.hop_length
+    cur = 0  # model-rate sample where the next decoded output starts
+    for n, i in enumerate(needed):
+        stats.chunks_decoded.append(i)
+        ch = reader.read_chunk(i)
+        with torch.no_grad():
+            y, state = codec.decode_frames(torch.from_numpy(ch.recon).to(codec.device), state)
+        if first > 0 and n == 0:
+            # the warm-up output (and the overlap held back) ends at this chunk's start − overlap
+            cur = ch.start_sample - overlap
+        yield from _clip(y, cur, start, end)
+        cur += y.shape[1]
+    last = needed[-1]
+    if cur < end:
+        if last + 1 < reader.num_chunks:  # complete the overlap with the next chunk's first frame
+            stats.context_chunks.append(last + 1)
+            nxt = reader.read_chunk(last + 1)
+            with torch.no_grad():
+                y, state = codec.decode_frames(torch.from_numpy(nxt.recon[..., :1]).to(codec.device), state)
+        else:
+            y = codec.flush(state)
+        yield from _clip(y, cur, start, end)
+
+
+def _clip(y: torch.Tensor, pos: int, start: int, end: int) -> Iterator[np.ndarray]:
+    a, b = max(start, pos), min(end, pos + y.shape[1])
+    if b > a:
+        yield y[:, a - pos:b - pos].float().cpu().numpy()
+
+
+def decompress(data: bytes, codec: Any = None, start: float = 0.0, duration: float | None = None
+               ) -> tuple[np.ndarray, int]:
+    """``.rc`` bytes → ``(audio [C, T] float32 at the model rate, sample_rate)`` (loudness gain undone)."""
+    codec = _default(codec)
+    reader = open_reader(io.BytesIO(data), codec)
+    sr = reader.header.sample_rate
+    a = int(round(start * sr))
+    b = None if duration is None else a + int(round(duration * sr))
+    y = np.concatenate(list(decode_range(reader, codec, a, b)), axis=1)
+    g = reader.header.loudness_gain_db
+    if g is not None and g != 0:
+        y = y * 10 ** (-g / 20)
+    return y, sr
+
+
+def _default(codec: Any) -> Any:
+    if codec is None:
+        from .hub import load
+
+        return load()
+    return codec

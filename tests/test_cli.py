@@ -1,0 +1,171 @@
+"""The .rc round trip through the Python API and the rcodec CLI, seeking, and bad input."""
+
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import reasoningcodec as rc
+from reasoningcodec import BitstreamError, CodecConfig, ReasoningCodec
+from reasoningcodec.cli import main
+from reasoningcodec.compress import DecodeStats, decode_range, open_reader
+
+from .conftest import signal
+
+
+@pytest.fixture(scope="module")
+def small_codec():
+    torch.manual_seed(1)
+    cfg = CodecConfig(enc_dim=32, latent_dim=48, dec_dim=32, reasoning_dim=32, reasoning_heads=2,
+                      reasoning_layers=1, num_recon_codebooks=4, recon_codebook_size=64,
+                      num_reasoning_codebooks=2, reasoning_codebook_size=32, model_id="test-small")
+    return ReasoningCodec(cfg).eval()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, codec_cpu):
+    d = tmp_path_factory.mktemp("model")
+    codec_cpu.save_pretrained(d)
+    return d
+
+
+def reference(codec, x: np.ndarray) -> np.ndarray:
+    """codec.decode(codec.encode(channel)) for every channel of ``x [C, T]``."""
+    return np.concatenate([codec.decode(codec.encode(torch.from_numpy(ch)))[0].numpy() for ch in x])
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_cli_round_trip_equals_decode_encode(tmp_path, model_dir, codec_cpu, channels):
+    x = signal(24000, seed=channels, batch=channels).numpy().astype(np.float32) * 0.8
+    wav = tmp_path / "in.wav"
+    sf.write(wav, x.T, 24000, subtype="FLOAT")
+    rcf, out = tmp_path / "x.rc", tmp_path / "out.wav"
+    assert main(["compress", str(wav), str(rcf), "--model", str(model_dir), "-q"]) == 0
+    assert main(["decompress", str(rcf), str(out), "--model", str(model_dir), "-q", "--subtype", "FLOAT"]) == 0
+    y, sr = sf.read(out, always_2d=True, dtype="float32")
+    assert sr == 24000 and y.shape == (24000, channels)
+    assert np.abs(y.T - reference(codec_cpu, x)).max() <= 1e-4
+    assert main(["info", str(rcf), "--json"]) == 0
+
+
+def test_multichunk_tokens_equal_whole_and_seek(codec_cpu):
+    x = signal(24000 * 9 + 333, seed=4).numpy()
+    data = rc.compress(x, codec_cpu, chunk_seconds=2.0)
+    reader = open_reader(io.BytesIO(data), codec_cpu)
+    assert reader.num_chunks == 5
+    chunks = list(reader.iter_chunks())
+    whole = codec_cpu.encode(torch.from_numpy(x))
+    assert np.array_equal(np.concatenate([c.recon for c in chunks], -1), whole.recon.numpy())
+    assert np.array_equal(np.concatenate([c.reasoning for c in chunks], -1), whole.reasoning.numpy())
+    ref = codec_cpu.decode(whole)[0].numpy()
+    y, sr = rc.decompress(data, codec_cpu)
+    assert np.abs(y - ref).max() <= 1e-4
+    # a seek decodes only the chunks it needs (plus one chunk of decoder warm-up before them)
+    stats = DecodeStats([], [])
+    a, b = 24000 * 3 + 100, 24000 * 5 + 7
+    part = np.concatenate(list(decode_range(reader, codec_cpu, a, b, stats)), axis=1)
+    assert stats.chunks_decoded == [1, 2] and stats.context_chunks == [0]
+    assert np.abs(part - ref[:, a:b]).max() <= 1e-4
+    stats = DecodeStats([], [])
+    list(decode_range(reader, codec_cpu, 0, 1000, stats))
+    assert stats.chunks_decoded == [0] and stats.context_chunks == []
+
+
+def test_cli_seek(tmp_path, model_dir, codec_cpu):
+    x = signal(24000 * 5, seed=9).numpy()
+    wav, rcf, out = tmp_path / "in.wav", tmp_path / "x.rc", tmp_path / "part.wav"
+    sf.write(wav, x.T, 24000, subtype="FLOAT")
+    assert main(["compress", str(wav), str(rcf), "--model", str(model_dir), "-q", "--chunk-seconds", "1.2"]) == 0
+    assert main(["decompress", str(rcf), str(out), "--model", str(model_dir), "-q", "--start", "2.5",
+                 "--duration", "1.5", "--subtype", "FLOAT"]) == 0
+    y, _ = sf.read(out, always_2d=True, dtype="float32")
+    ref = reference(codec_cpu, x)[:, 60000:96000]
+    assert y.shape == (36000, 1) and np.abs(y.T - ref).max() <= 1e-4
+
+
+def test_resampled_and_lower_bitrate(tmp_path, model_dir):
+    x = signal(44100, seed=2).numpy()
+    wav, rcf, out = tmp_path / "in.flac", tmp_path / "x.rc", tmp_path / "out.wav"
+    sf.write(wav, x.T, 44100)
+    assert main(["compress", str(wav), str(rcf), "--model", str(model_dir), "-q", "--recon-codebooks", "2"]) == 0
+    assert main(["decompress", str(rcf), str(out), "--model", str(model_dir), "-q"]) == 0
+    info = sf.info(out)
+    assert info.samplerate == 44100 and abs(info.frames - 44100) <= 1
+    small = rcf.stat().st_size
+    assert main(["compress", str(wav), str(rcf), "--model", str(model_dir), "-q", "-f", "--packed"]) == 0
+    assert rcf.stat().st_size > small
+
+
+def test_tokens_command(tmp_path, model_dir, codec_cpu):
+    x = signal(30000, seed=6).numpy()
+    wav = tmp_path / "in.wav"
+    sf.write(wav, x.T, 24000, subtype="FLOAT")
+    assert main(["tokens", str(wav), str(tmp_path / "t.npz"), "--model", str(model_dir), "-q"]) == 0
+    assert main(["tokens", str(wav), str(tmp_path / "t.json"), "--model", str(model_dir), "-q"]) == 0
+    z = np.load(tmp_path / "t.npz")
+    codes = codec_cpu.encode(torch.from_numpy(x))
+    assert np.array_equal(z["recon"], codes.recon.numpy()) and np.array_equal(z["reasoning"], codes.reasoning.numpy())
+    j = json.loads((tmp_path / "t.json").read_text())
+    assert np.array_equal(np.array(j["recon"]), z["recon"])
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "reasoningcodec", *args], capture_output=True, text=True,
+                          env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+
+
+def test_cli_errors_are_one_line(tmp_path, model_dir):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio" * 100)
+    garbage = tmp_path / "g.rc"
+    garbage.write_bytes(b"RCDC" + bytes(200))
+    good_in = tmp_path / "ok.wav"
+    sf.write(good_in, signal(4000).numpy().T, 24000)
+    existing = tmp_path / "exists.rc"
+    existing.write_bytes(b"keep me")
+    cases = [
+        ("compress", str(tmp_path / "missing.wav"), str(tmp_path / "o.rc"), "--model", str(model_dir)),
+        ("compress", str(bad), str(tmp_path / "o.rc"), "--model", str(model_dir)),
+        ("compress", str(good_in), str(existing), "--model", str(model_dir)),
+        ("decompress", str(garbage), str(tmp_path / "o.wav"), "--model", str(model_dir)),
+        ("info", str(garbage)),
+        ("compress", str(good_in), str(tmp_path / "o2.rc"), "--model", str(tmp_path / "nomodel")),
+    ]
+    for args in cases:
+        p = run_cli(*args)
+        assert p.returncode != 0, args
+        assert "Traceback" not in p.stderr, p.stderr
+        lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+        assert len(lines) == 1 and lines[0].startswith("rcodec: error:"), p.stderr
+    assert existing.read_bytes() == b"keep me"
+    assert not list(tmp_path.glob(".*.part*")), "temp files left behind"
+    assert not (tmp_path / "o.rc").exists() and not (tmp_path / "o.wav").exists()
+
+
+def test_model_mismatch(codec_cpu, small_codec):
+    data = rc.compress(signal(4000).numpy(), small_codec)
+    with pytest.raises(BitstreamError, match="written by model 'test-small'"):
+        rc.decompress(data, codec_cpu)
+
+
+def test_every_flipped_byte_and_truncation(small_codec):
+    """Each corrupted file decodes to exactly the right audio or raises BitstreamError."""
+    x = signal(9600 * 3 + 50, seed=8).numpy()
+    data = rc.compress(x, small_codec, chunk_seconds=1.2)
+    good, _ = rc.decompress(data, small_codec)
+    for i in range(len(data)):
+        bad = bytearray(data)
+        bad[i] ^= 0xFF
+        try:
+            y, _ = rc.decompress(bytes(bad), small_codec)
+        except BitstreamError:
+            continue
+        assert y.shape == good.shape and np.array_equal(y, good), f"silent wrong output at byte {i}"
+    for n in range(len(data)):
+        with pytest.raises(BitstreamError):
+            rc.decompress(data[:n], small_codec)
