@@ -190,7 +190,12 @@ def _render_score(path: str, rng: random.Random) -> Tuple[np.ndarray, int, Dict[
     expected_s = float(score.duration.quarterLength) * 60.0 / bpm + 3.0
     with tempfile.TemporaryDirectory() as td:
         mid = Path(td) / "s.mid"
-        score.write("midi", fp=str(mid))
+        try:
+            score.write("midi", fp=str(mid))
+        except Exception:  # e.g. badly formed repeats: drop repeat marks and write unexpanded
+            for el in list(score.recurse().getElementsByClass(("Repeat", "RepeatExpression"))):
+                el.activeSite.remove(el)
+            score.write("midi", fp=str(mid))
         x, sr = fluidsynth_render(mid, max_s=min(400.0, max(12.0, expected_s))), 24_000
     names = []
     for prog in progs:

@@ -20,9 +20,18 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--export", metavar="DEST", help="only export OUT/last as an fp16 resumable checkpoint to DEST")
+    p.add_argument("--ship", nargs=2, metavar=("CODEC_DIR", "MODEL_ID"),
+                   help="only write CODEC_DIR (e.g. OUT/best) as the package's default model, with entropy tables")
     a = p.parse_args()
     cfg = TrainConfig.from_json(a.recipe, steps=a.steps, out_dir=a.out_dir, corpus=a.corpus, init_from=a.init_from,
                                 threads=a.threads, batch_size=a.batch_size)
+    if a.ship:
+        from .trainer import export_default
+
+        dest = Path(__file__).resolve().parents[1] / "pretrained" / "default"
+        export_default(Path(a.ship[0]), dest, a.ship[1], Path(cfg.corpus))
+        print(f"shipped {a.ship[0]} as {dest} ({a.ship[1]})")
+        return
     if a.export:
         export_resumable(Path(cfg.out_dir), Path(a.export))
         return

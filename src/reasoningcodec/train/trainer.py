@@ -225,7 +225,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             row = {"step": step, "time": round(time.time() - t_start, 1), "audio_h": round(state["audio_seconds"] / 3600, 3),
                    "sec_per_step": round(dt, 3), "audio_s_per_s": round(wav.numel() * world / codec_cfg.sample_rate / dt, 2),
                    "gnorm": round(float(gnorm), 3), "total": round(float(total.detach()), 4)}
-            row.update({k: round(float(v), 4) for k, v in losses.items()})
+            row.update({k: round(float(v.detach()), 4) for k, v in losses.items()})
             keys = ["step", "time", "audio_h", "sec_per_step", "audio_s_per_s", "gnorm", "total", "mel", "adv", "fm",
                     "disc", "text", "recon_commit", "recon_codebook", "reasoning_commit", "reasoning_codebook"]
             if writer is None:
@@ -273,6 +273,20 @@ def export_resumable(run_dir: Path, dest: Path) -> None:
               str(dest / "modules.safetensors"))
     st = json.loads((run_dir / "last" / "state.json").read_text())
     ckpt.save_json(dest / "state.json", {k: st[k] for k in ("step", "audio_seconds", "train_seconds", "config")})
+
+
+def export_default(codec_dir: Path, dest: Path, model_id: str, corpus: Path | None = None,
+                   minutes: float = 20.0) -> None:
+    """Ship a trained codec as the package default: fp16 safetensors + config (+ entropy tables)."""
+    from ..hub import from_pretrained
+    from ..tables import build_tables
+
+    codec = from_pretrained(codec_dir)
+    codec.config.model_id = model_id
+    dest.mkdir(parents=True, exist_ok=True)
+    codec.save_pretrained(dest, dtype=torch.float16)
+    if corpus is not None:
+        build_tables(dest, corpus, minutes)
 
 
 def _val_batch(clips, store: ClipStore, seg: int, n: int, seed: int) -> torch.Tensor | None:
