@@ -169,3 +169,17 @@ def test_every_flipped_byte_and_truncation(small_codec):
     for n in range(len(data)):
         with pytest.raises(BitstreamError):
             rc.decompress(data[:n], small_codec)
+
+
+@pytest.mark.slow
+def test_ten_minute_round_trip(tmp_path, model_dir, codec_cpu):
+    n = 24000 * 600
+    t = np.arange(n) / 24000
+    x = (0.2 * np.sin(2 * np.pi * 220 * t * (1 + 0.1 * np.sin(t))) * (np.sin(3 * t) > 0)).astype(np.float32)
+    wav, rcf, out = tmp_path / "long.wav", tmp_path / "long.rc", tmp_path / "long_out.wav"
+    sf.write(wav, x, 24000, subtype="FLOAT")
+    assert main(["compress", str(wav), str(rcf), "--model", str(model_dir), "-q"]) == 0
+    assert main(["decompress", str(rcf), str(out), "--model", str(model_dir), "-q", "--subtype", "FLOAT"]) == 0
+    y, _ = sf.read(out, dtype="float32")
+    ref = codec_cpu.decode(codec_cpu.encode(torch.from_numpy(x)))[0, 0].numpy()
+    assert y.shape == ref.shape and np.abs(y - ref).max() <= 1e-4

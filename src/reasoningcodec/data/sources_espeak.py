@@ -8,6 +8,7 @@ English digit names; the transcript keeps the characters.
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import shutil
 import subprocess
@@ -114,9 +115,7 @@ def espeak(cfg: BuildConfig) -> Iterator[Item]:
         return
     langs = [lg for lg in LANGS if load_sentences(lg.code)]
     if any(lg.code == "cmn" for lg in langs):
-        try:
-            import pypinyin  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("pypinyin") is None:
             print("[espeak] pypinyin missing: Mandarin skipped (pip install pypinyin)", file=sys.stderr)
             langs = [lg for lg in langs if lg.code != "cmn"]
     sentences = {lg.code: load_sentences(lg.code) for lg in langs}

@@ -33,14 +33,24 @@ def save_modules(path: Path, modules: dict[str, torch.nn.Module], dtype: torch.d
     _atomic(path, lambda p: save_file(tensors, p))
 
 
-def load_modules(path: Path, modules: dict[str, torch.nn.Module]) -> None:
+def load_modules(path: Path, modules: dict[str, torch.nn.Module], skip_mismatch: tuple[str, ...] = ()) -> bool:
+    """Load module weights; modules named in ``skip_mismatch`` are left as they are when shapes differ.
+
+    Returns False if any module was skipped."""
+    ok = True
     state = load_file(str(path))
     for name, m in modules.items():
         pre = f"{name}."
         sub = {k[len(pre):]: v for k, v in state.items() if k.startswith(pre)}
         if sub:
             ref = m.state_dict()
+            if any(k not in ref or tuple(v.shape) != tuple(ref[k].shape) for k, v in sub.items()):
+                if name in skip_mismatch:  # e.g. discriminators rebuilt with another width
+                    print(f"checkpoint: {name} has other shapes; starting it from scratch")
+                    ok = False
+                    continue
             m.load_state_dict({k: v.to(ref[k].dtype) if k in ref else v for k, v in sub.items()})
+    return ok
 
 
 def save_optimizer(path: Path, opts: dict[str, torch.optim.Optimizer]) -> None:

@@ -59,6 +59,7 @@ class TrainConfig:
     quantizer_dropout: float = 0.5
     grad_clip: float = 10.0
     disc_channels: int = 32
+    disc_crop_seconds: float = 0.0  # > 0: discriminators see a random crop of this length (cheaper)
     source_weights: dict[str, float] = field(default_factory=lambda: {"*": 1.0})
     threads: int = 2
     seed: int = 0
@@ -134,12 +135,12 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
     state = {"step": 0, "audio_seconds": 0.0, "train_seconds": 0.0, "best_val": None}
     modules = {"codec": codec, "text_head": text_head, "disc": disc}
     if (last / "state.json").exists():
-        ckpt.load_modules(last / "modules.safetensors", modules)
-        ckpt.load_optimizer(last / "optim.safetensors", {"g": g_opt, "d": d_opt})
+        disc_ok = ckpt.load_modules(last / "modules.safetensors", modules, skip_mismatch=("disc",))
+        ckpt.load_optimizer(last / "optim.safetensors", {"g": g_opt, "d": d_opt} if disc_ok else {"g": g_opt})
         state.update(json.loads((last / "state.json").read_text()))
     elif cfg.init_from:
         init = Path(cfg.init_from)
-        ckpt.load_modules(init / "modules.safetensors", modules)
+        ckpt.load_modules(init / "modules.safetensors", modules, skip_mismatch=("disc",))
         if (init / "state.json").exists():
             prev = json.loads((init / "state.json").read_text())
             state.update({k: prev[k] for k in ("step", "audio_seconds", "train_seconds") if k in prev})
@@ -170,8 +171,15 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
     bar = tqdm(total=cfg.steps, initial=state["step"], disable=quiet or rank != 0, desc="train", unit="step")
     model.train()
     disc.train()
+    manifest_mtime = (corpus / "manifest.tsv").stat().st_mtime
     while state["step"] < cfg.steps:
         step = state["step"]
+        if step % 200 == 0 and (corpus / "manifest.tsv").stat().st_mtime != manifest_mtime:
+            manifest_mtime = (corpus / "manifest.tsv").stat().st_mtime
+            train_clips = read_manifest(corpus, "train")
+            sampler = Sampler(train_clips, cfg.source_weights, cfg.seed + rank + step)
+            text_sampler = Sampler([c for c in train_clips if c.text and c.duration <= cfg.align_max_seconds],
+                                   cfg.source_weights, cfg.seed + 7 + rank + step)
         t0 = time.time()
         lr_scale = min(1.0, (step + 1) / cfg.warmup_steps)
         for g in g_opt.param_groups:
@@ -187,8 +195,13 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             text_args = (tw.to(device), tl, encode_texts(texts, 200).to(device))
         y_hat, losses = ddp_model(wav, n_q, *text_args)
         use_gan = step >= cfg.gan_start
+        real, fake = wav, y_hat
+        if use_gan and cfg.disc_crop_seconds > 0:
+            n = min(wav.shape[1], int(cfg.disc_crop_seconds * codec_cfg.sample_rate))
+            o = random.randint(0, wav.shape[1] - n)
+            real, fake = wav[:, o:o + n], y_hat[:, o:o + n]
         if use_gan:
-            scores, _ = ddp_disc(torch.cat([wav, y_hat.detach()]))
+            scores, _ = ddp_disc(torch.cat([real, fake.detach()]))
             b = wav.shape[0]
             d_loss = discriminator_loss([s[:b] for s in scores], [s[b:] for s in scores])
             d_opt.zero_grad(set_to_none=True)
@@ -203,7 +216,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         if "text" in losses:
             total = total + cfg.text_weight * losses["text"]
         if use_gan:
-            scores, feats = ddp_disc(torch.cat([wav, y_hat]))
+            scores, feats = ddp_disc(torch.cat([real, fake]))
             b = wav.shape[0]
             l_adv = generator_loss([s[b:] for s in scores])
             l_fm = feature_matching_loss([[f[:b] for f in fs] for fs in feats], [[f[b:] for f in fs] for fs in feats])
