@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.metadata
 import json
 import os
 import platform
@@ -30,14 +31,16 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-import torch  # noqa: E402
+import torch
 
 CODECS = ("ours", "encodec", "mimi", "xcodec")
 BATCH = 16
@@ -48,47 +51,21 @@ NOMINAL_LATENCY = {"encodec": "13.3 (1 frame, causal)", "mimi": "80 (1 frame, ca
                    "xcodec": "offline (non-causal)"}
 
 
+@dataclass
 class Adapter:
     """Uniform ``encode(wav [B, T]) -> codes`` / ``decode(codes) -> audio`` around one codec."""
 
-    name: str = ""
-    sample_rate: int = 24000
-    kbps: float = 0.0
-    weights: str = "random"
+    name: str
     model: torch.nn.Module
-
-    def encode(self, wav: torch.Tensor) -> Any:
-        raise NotImplementedError
-
-    def decode(self, codes: Any) -> torch.Tensor:
-        raise NotImplementedError
-
-    def tokens(self, codes: Any) -> int:
-        return int(codes.numel())
+    sample_rate: int
+    kbps: float
+    weights: str
+    encode: Callable[[torch.Tensor], Any]
+    decode: Callable[[Any], torch.Tensor]
+    tokens: Callable[[Any], int] = lambda codes: int(codes.numel())
 
 
-class Ours(Adapter):
-    def __init__(self, model_dir: str | None, device: torch.device) -> None:
-        import reasoningcodec as rc
-
-        if model_dir:
-            self.model, self.weights = rc.ReasoningCodec.from_pretrained(model_dir, device=device), model_dir
-        else:
-            self.model = rc.ReasoningCodec().to(device)
-        self.model.eval()
-        self.name, self.sample_rate, self.kbps = "ours", self.model.sample_rate, self.model.bitrate / 1000
-
-    def encode(self, wav: torch.Tensor) -> Any:
-        return self.model.encode(wav)
-
-    def decode(self, codes: Any) -> torch.Tensor:
-        return self.model.decode(codes)
-
-    def tokens(self, codes: Any) -> int:
-        return int(codes.reasoning.numel() + codes.recon.numel())
-
-
-def _hf(model_cls: Any, config: Any, repo: str, device: torch.device) -> tuple[torch.nn.Module, str]:
+def _hf(model_cls: Any, config: Any, repo: str, device: torch.device) -> tuple[Any, str]:
     """Real weights if they are in the local HF cache, else random init from ``config`` (never downloads)."""
     try:
         return model_cls.from_pretrained(repo, local_files_only=True).to(device).eval(), repo
@@ -96,66 +73,42 @@ def _hf(model_cls: Any, config: Any, repo: str, device: torch.device) -> tuple[t
         return model_cls(config).to(device).eval(), "random"
 
 
-class Encodec(Adapter):
-    def __init__(self, bandwidth: float, device: torch.device) -> None:
-        from transformers import EncodecConfig, EncodecModel
-
-        self.model, self.weights = _hf(EncodecModel, EncodecConfig(), "facebook/encodec_24khz", device)
-        self.bandwidth, self.kbps = bandwidth, bandwidth
-        self.name, self.sample_rate = f"encodec@{bandwidth:g}kbps", self.model.config.sampling_rate
-
-    def encode(self, wav: torch.Tensor) -> Any:
-        out = self.model.encode(wav[:, None], bandwidth=self.bandwidth, return_dict=True)
-        return out.audio_codes, out.audio_scales
-
-    def decode(self, codes: Any) -> torch.Tensor:
-        return self.model.decode(codes[0], codes[1], return_dict=False)[0]
-
-    def tokens(self, codes: Any) -> int:
-        return int(codes[0].numel())
+# one child process per entry, so each peak-memory number is measured in a fresh process
+WORKERS = {"ours": ["ours"], "encodec": ["encodec:6", "encodec:1.5"], "mimi": ["mimi"], "xcodec": ["xcodec"]}
 
 
-class Mimi(Adapter):
-    def __init__(self, device: torch.device) -> None:
-        from transformers import MimiConfig, MimiModel
-
-        self.model, self.weights = _hf(MimiModel, MimiConfig(num_quantizers=8), "kyutai/mimi", device)
-        cfg = self.model.config
-        self.name, self.sample_rate = "mimi (8 cb)", cfg.sampling_rate
-        self.kbps = 8 * cfg.frame_rate * (cfg.codebook_size - 1).bit_length() / 1000
-
-    def encode(self, wav: torch.Tensor) -> Any:
-        return self.model.encode(wav[:, None], num_quantizers=8).audio_codes
-
-    def decode(self, codes: Any) -> torch.Tensor:
-        return self.model.decode(codes).audio_values
-
-
-class Xcodec(Adapter):
-    def __init__(self, device: torch.device) -> None:
-        from transformers import XcodecConfig, XcodecModel
-
-        self.model, self.weights = _hf(XcodecModel, XcodecConfig(), "hf-audio/xcodec-hubert-librispeech", device)
-        self.kbps = float(self.model.config.target_bandwidths[-1])
-        self.name, self.sample_rate = f"xcodec@{self.kbps:g}kbps", self.model.config.sample_rate
-
-    def encode(self, wav: torch.Tensor) -> Any:
-        return self.model.encode(wav[:, None], bandwidth=self.kbps, return_dict=True).audio_codes
-
-    def decode(self, codes: Any) -> torch.Tensor:
-        return self.model.decode(codes, return_dict=True).audio_values
-
-
-def build(name: str, args: argparse.Namespace, device: torch.device) -> list[Adapter]:
+def build(spec: str, args: argparse.Namespace, device: torch.device) -> Adapter:
+    name, _, arg = spec.partition(":")
     if name == "ours":
-        return [Ours(args.model, device)]
+        import reasoningcodec as rc
+
+        m = (rc.ReasoningCodec.from_pretrained(args.model, device=device) if args.model
+             else rc.ReasoningCodec().to(device)).eval()
+        return Adapter("ours", m, m.sample_rate, m.bitrate / 1000, args.model or "random", m.encode, m.decode,
+                       lambda c: int(c.reasoning.numel() + c.recon.numel()))
+    import transformers as tf
+
     if name == "encodec":
-        return [Encodec(6.0, device), Encodec(1.5, device)]
+        bw = float(arg)
+        m, w = _hf(tf.EncodecModel, tf.EncodecConfig(), "facebook/encodec_24khz", device)
+
+        def enc(x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+            out = m.encode(x[:, None], bandwidth=bw, return_dict=True)
+            return out.audio_codes, out.audio_scales
+
+        return Adapter(f"encodec@{bw:g}kbps", m, m.config.sampling_rate, bw, w, enc,
+                       lambda c: m.decode(c[0], c[1], return_dict=False)[0], lambda c: int(c[0].numel()))
     if name == "mimi":
-        return [Mimi(device)]
-    if name == "xcodec":
-        return [Xcodec(device)]
-    raise ValueError(f"unknown codec {name!r}; choose from {', '.join(CODECS)}")
+        m, w = _hf(tf.MimiModel, tf.MimiConfig(num_quantizers=8), "kyutai/mimi", device)
+        kbps = 8 * m.config.frame_rate * (m.config.codebook_size - 1).bit_length() / 1000
+        return Adapter("mimi (8 cb)", m, m.config.sampling_rate, kbps, w,
+                       lambda x: m.encode(x[:, None], num_quantizers=8).audio_codes,
+                       lambda c: m.decode(c).audio_values)
+    m, w = _hf(tf.XcodecModel, tf.XcodecConfig(), "hf-audio/xcodec-hubert-librispeech", device)
+    bw = float(m.config.target_bandwidths[-1])
+    return Adapter(f"xcodec@{bw:g}kbps", m, m.config.sample_rate, bw, w,
+                   lambda x: m.encode(x[:, None], bandwidth=bw, return_dict=True).audio_codes,
+                   lambda c: m.decode(c, return_dict=True).audio_values)
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -181,16 +134,16 @@ def reset_peak(device: torch.device) -> bool:
         return False
 
 
-def timed(fn: Callable[[], Any], runs: int, device: torch.device) -> tuple[float, Any]:
-    """Median wall time of ``runs`` calls (the caller has warmed up) and the last result."""
-    times, out = [], None
+def timed(fn: Callable[[], Any], runs: int, device: torch.device) -> tuple[float, float, Any]:
+    """Median wall time of ``runs`` calls (the caller has warmed up), process CPU time / wall, last result."""
+    times, out, cpu0 = [], None, time.process_time()
     for _ in range(runs):
         sync(device)
         t0 = time.perf_counter()
         out = fn()
         sync(device)
         times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+    return statistics.median(times), (time.process_time() - cpu0) / sum(times), out
 
 
 @torch.inference_mode()
@@ -205,14 +158,15 @@ def measure_batch(ad: Adapter, batch: int, seconds: float, runs: int, device: to
     sync(device)
     res: dict[str, Any] = {
         "batch": batch, "clip_s": seconds,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base_rss,
+        "peak_rss_mib": max(0.0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base_rss),
         "peak_rss_exact": exact,
     }
     if device.type == "cuda":
         res["cuda_peak_mib"] = (torch.cuda.max_memory_allocated(device) - base_cuda) / 2**20
-    t_enc, codes = timed(lambda: ad.encode(wav), runs, device)
-    t_dec, _ = timed(lambda: ad.decode(codes), runs, device)
+    t_enc, cpu_enc, codes = timed(lambda: ad.encode(wav), runs, device)
+    t_dec, cpu_dec, _ = timed(lambda: ad.decode(codes), runs, device)
     res.update(enc_s=t_enc, dec_s=t_dec, enc_rtf=audio_s / t_enc, dec_rtf=audio_s / t_dec,
+               cpu_per_wall=(cpu_enc + cpu_dec) / 2,
                tokens_per_audio_s=ad.tokens(codes) / audio_s)
     return res
 
@@ -251,43 +205,41 @@ def measure_stream(codec: Any, streams: int, seconds: float, device: torch.devic
 def gpu_offline_throughput(ad: Adapter, batch: int, seconds: float, device: torch.device) -> dict[str, Any]:
     wav = 0.1 * torch.randn(batch, int(seconds * ad.sample_rate), device=device)
     ad.decode(ad.encode(wav))
-    t, codes = timed(lambda: ad.encode(wav), 3, device)
-    t_dec, _ = timed(lambda: ad.decode(codes), 3, device)
+    t, _, codes = timed(lambda: ad.encode(wav), 3, device)
+    t_dec, _, _ = timed(lambda: ad.decode(codes), 3, device)
     return {"streams": batch, "mode": "offline batch enc+dec", "audio_s_per_s": batch * seconds / (t + t_dec),
             "tokens_per_s": ad.tokens(codes) / (t + t_dec)}
 
 
-def run_worker(name: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    device = torch.device(args.device)
+def run_worker(spec: str, args: argparse.Namespace) -> dict[str, Any]:
+    device, name = torch.device(args.device), spec.partition(":")[0]
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    out: list[dict[str, Any]] = []
-    for ad in build(name, args, device):
-        with torch.inference_mode():  # lazy one-time init (e.g. our float64 encoder copy) off the books
-            ad.decode(ad.encode(0.1 * torch.randn(1, ad.sample_rate // 2, device=device)))
-        row: dict[str, Any] = {
-            "codec": ad.name, "weights": ad.weights, "sample_rate": ad.sample_rate, "kbps": ad.kbps,
-            "params_m": sum(p.numel() for p in ad.model.parameters()) / 1e6,
-            "b1": measure_batch(ad, 1, args.seconds, args.runs, device),
-            f"b{BATCH}": measure_batch(ad, BATCH, args.seconds / 2, args.runs, device),
-            "latency_ms": NOMINAL_LATENCY.get(name, ""),
-        }
-        if name == "ours":
-            row["latency_ms"] = f"{ad.model.latency_ms:g} (algorithmic)"
-            row["stream"] = [measure_stream(ad.model, b, args.seconds, device) for b in (1, BATCH)]
-        if device.type == "cuda":
-            row["gpu"] = []
-            for b in GPU_STREAMS:
-                try:
-                    row["gpu"].append(measure_stream(ad.model, b, 2.0, device) if name == "ours"
-                                      else gpu_offline_throughput(ad, b, 5.0, device))
-                except torch.cuda.OutOfMemoryError:
-                    torch.cuda.empty_cache()
-                    row["gpu"].append({"streams": b, "error": "CUDA out of memory"})
-        out.append(row)
-        print(f"[{ad.name}] done", file=sys.stderr, flush=True)
-    return out
+    ad = build(spec, args, device)
+    with torch.inference_mode():  # lazy one-time init (e.g. our float64 encoder copy) off the books
+        ad.decode(ad.encode(0.1 * torch.randn(1, ad.sample_rate // 2, device=device)))
+    row: dict[str, Any] = {
+        "codec": ad.name, "weights": ad.weights, "sample_rate": ad.sample_rate, "kbps": ad.kbps,
+        "params_m": sum(p.numel() for p in ad.model.parameters()) / 1e6,
+        "b1": measure_batch(ad, 1, args.seconds, args.runs, device),
+        f"b{BATCH}": measure_batch(ad, BATCH, args.seconds / 2, args.runs, device),
+        "latency_ms": NOMINAL_LATENCY.get(name, ""),
+    }
+    if name == "ours":
+        row["latency_ms"] = f"{ad.model.latency_ms:g} (algorithmic)"
+        row["stream"] = [measure_stream(ad.model, b, args.seconds, device) for b in (1, BATCH)]
+    if device.type == "cuda":
+        row["gpu"] = []
+        for b in GPU_STREAMS:
+            try:
+                row["gpu"].append(measure_stream(ad.model, b, 2.0, device) if name == "ours"
+                                  else gpu_offline_throughput(ad, b, 5.0, device))
+            except RuntimeError as e:  # CUDA OOM, or a kernel's size limit at huge batches
+                torch.cuda.empty_cache()
+                row["gpu"].append({"streams": b, "mode": "streaming" if name == "ours" else "offline batch",
+                                  "error": f"{type(e).__name__}: {e}".splitlines()[0][:80]})
+    return row
 
 
 # ----------------------------------------------------------------------------- report
@@ -301,10 +253,8 @@ def machine_info(args: argparse.Namespace) -> dict[str, Any]:
     except OSError:
         pass
     try:
-        import transformers
-
-        tf_version = transformers.__version__
-    except ImportError:
+        tf_version = importlib.metadata.version("transformers")
+    except importlib.metadata.PackageNotFoundError:
         tf_version = "not installed"
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -330,21 +280,23 @@ def markdown(info: dict[str, Any], rows: list[dict[str, Any]], args: argparse.Na
         f"- machine: {info['cpu']}, {info['cores']} cores ({info['cores_usable']} usable), "
         f"{info['threads']} torch threads, device `{info['device']}`" + (f" ({info['gpu']})" if "gpu" in info else ""),
         f"- torch {info['torch']}, transformers {info['transformers']}, python {info['python']}",
-        f"- load average at start / end: {', '.join(f'{v:.2f}' for v in info['loadavg_start'])} / "
-        f"{', '.join(f'{v:.2f}' for v in info['loadavg_end'])}",
-        "- RTF = seconds of audio per second of compute (>1 is faster than real time); median of "
-        f"{args.runs} runs after a warm-up. b1 = 1 × {args.seconds:g} s, b{BATCH} = {BATCH} × {args.seconds / 2:g} s.",
-        "- **Baselines with weights `random` are untrained architectures (no real weights present): "
-        "speed only, no quality claim.** Ours uses random init unless `--model` is given.",
+        (f"- load average at start / end: {', '.join(f'{v:.2f}' for v in info['loadavg_start'])} / "
+         f"{', '.join(f'{v:.2f}' for v in info['loadavg_end'])}"),
+        ("- RTF = seconds of audio per second of compute (>1 is faster than real time); median of "
+         f"{args.runs} runs after a warm-up. b1 = 1 × {args.seconds:g} s, b{BATCH} = {BATCH} × {args.seconds / 2:g} s."),
+        ("- **Baselines with weights `random` are untrained architectures (no real weights present): "
+         "speed only, no quality claim.** Ours uses random init unless `--model` is given."),
         "- peak mem = process peak RSS increase over encode+decode (b1 / b16)"
-        + (", CUDA = max_memory_allocated increase." if args.device == "cuda" else "."), "",
-        f"| codec | weights | params (M) | kbps | tok/s audio | enc RTF b1 | dec RTF b1 | enc RTF b{BATCH} "
-        f"| dec RTF b{BATCH} | peak mem MiB b1 / b{BATCH} | latency ms |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        + (", CUDA = max_memory_allocated increase." if args.device == "cuda" else "."),
+        "- cpu/wall = process CPU seconds per wall second in the timed runs (≈ threads when the CPU is free; "
+        "lower means the process was starved by other load).", "",
+        (f"| codec | weights | params (M) | kbps | tok/s audio | enc RTF b1 | dec RTF b1 | enc RTF b{BATCH} "
+         f"| dec RTF b{BATCH} | peak mem MiB b1 / b{BATCH} | latency ms | cpu/wall |"),
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['codec']} | skipped: {r['error']} |" + " |" * 9)
+            lines.append(f"| {r['codec']} | skipped: {r['error']} |" + " |" * 10)
             continue
         b1, bb = r["b1"], r[f"b{BATCH}"]
         mem = f"{b1['peak_rss_mib']:.0f} / {bb['peak_rss_mib']:.0f}"
@@ -352,7 +304,8 @@ def markdown(info: dict[str, Any], rows: list[dict[str, Any]], args: argparse.Na
             mem += f" (CUDA {b1['cuda_peak_mib']:.0f} / {bb['cuda_peak_mib']:.0f})"
         lines.append(f"| {r['codec']} | {r['weights']} | {r['params_m']:.1f} | {r['kbps']:.2f} | "
                      f"{bb['tokens_per_audio_s']:.0f} | {b1['enc_rtf']:.1f} | {b1['dec_rtf']:.1f} | "
-                     f"{bb['enc_rtf']:.1f} | {bb['dec_rtf']:.1f} | {mem} | {r['latency_ms']} |")
+                     f"{bb['enc_rtf']:.1f} | {bb['dec_rtf']:.1f} | {mem} | {r['latency_ms']} | "
+                     f"{(b1['cpu_per_wall'] + bb['cpu_per_wall']) / 2:.2f} |")
     streams = [(r["codec"], s) for r in rows for s in r.get("stream", [])]
     if streams:
         lines += ["", f"Streaming ({CHUNK_MS} ms chunks, StreamEncoder.push + StreamDecoder.push per chunk):", "",
@@ -387,27 +340,26 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.worker:  # child process: one codec, JSON on the last stdout line
         try:
-            rows = run_worker(args.worker, args)
+            row = run_worker(args.worker, args)
         except Exception as e:  # noqa: BLE001 - reported as a skipped row
-            rows = [{"codec": args.worker, "error": f"{type(e).__name__}: {e}".splitlines()[0][:200]}]
-        print(json.dumps(rows), flush=True)
+            row = {"codec": args.worker, "error": f"{type(e).__name__}: {e}".splitlines()[0][:200]}
+        print(json.dumps(row), flush=True)
         return
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda given but CUDA is not available")
     names = [c.strip() for c in args.codecs.split(",") if c.strip()]
-    bad = [c for c in names if c not in CODECS]
-    if bad:
-        sys.exit(f"unknown codec(s) {bad}; choose from {', '.join(CODECS)}")
+    if any(c not in CODECS for c in names):
+        sys.exit(f"unknown codec in {names}; choose from {', '.join(CODECS)}")
     info = machine_info(args)
     rows: list[dict[str, Any]] = []
-    for name in names:
-        cmd = [sys.executable, __file__, "--worker", name] + [a for a in sys.argv[1:] if a != "--worker"]
-        print(f"running {name} ...", file=sys.stderr, flush=True)
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    for spec in (w for n in names for w in WORKERS[n]):
+        print(f"running {spec} ...", file=sys.stderr, flush=True)
+        proc = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--worker", spec],
+                              stdout=subprocess.PIPE, text=True, check=False)
         try:
-            rows += json.loads(proc.stdout.strip().splitlines()[-1])
+            rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         except (IndexError, json.JSONDecodeError):
-            rows.append({"codec": name, "error": f"worker exited with code {proc.returncode}"})
+            rows.append({"codec": spec, "error": f"worker exited with code {proc.returncode}"})
     info["loadavg_end"] = os.getloadavg()
     md = markdown(info, rows, args)
     out = Path(args.out)

@@ -19,7 +19,7 @@ from reasoningcodec.bitstream import FOOTER_SIZE, INDEX_ENTRY_SIZE, RcReader, re
 from reasoningcodec.bitstream.header import MAGIC, PREFIX_SIZE  # noqa: E402
 from reasoningcodec.errors import BitstreamError  # noqa: E402
 
-from test_bitstream import TABLES, make_chunks, make_header  # noqa: E402
+from .test_bitstream import TABLES, make_chunks, make_header  # noqa: E402
 
 pytestmark = pytest.mark.slow
 FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))

@@ -20,6 +20,9 @@ from .errors import AudioError
 MIN_SAMPLE_RATE = 1000
 MAX_SAMPLE_RATE = 768_000
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def check_sample_rate(sr: object) -> int:
     """Validate a sample rate and return it as an int."""
@@ -158,6 +161,7 @@ def save(path: str | os.PathLike, wav: np.ndarray | torch.Tensor, sample_rate: i
     data = np.clip(wav, -1.0, 1.0).T
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=str(p.parent.resolve()))
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files
     try:
         sf.write(tmp, data, sample_rate, format=fmt, subtype=subtype)
         os.replace(tmp, p)

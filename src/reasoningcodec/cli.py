@@ -21,6 +21,9 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 class CliError(Exception):
     """A user-facing problem found by the CLI itself (existing output, bad option...)."""
@@ -38,6 +41,7 @@ def atomic_output(path: Path, force: bool) -> Iterator[Path]:
         raise CliError(f"output folder {parent} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=str(parent))
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files
     try:
         yield Path(tmp)
         os.replace(tmp, path)

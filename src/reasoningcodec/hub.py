@@ -18,6 +18,9 @@ WEIGHTS_NAME = "model.safetensors"
 TABLES_NAME = "entropy.safetensors"
 DEFAULT_DIR = Path(__file__).parent / "pretrained" / "default"
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def save_pretrained(model: Any, directory: str | os.PathLike, dtype: torch.dtype = torch.float32) -> None:
     """Write ``config.json`` and ``model.safetensors`` into ``directory`` (atomically per file)."""
@@ -34,6 +37,7 @@ def save_pretrained(model: Any, directory: str | os.PathLike, dtype: torch.dtype
     for name, write in files:
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=str(d))
         os.close(fd)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files
         try:
             write(tmp)
             os.replace(tmp, d / name)

@@ -11,10 +11,14 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def _atomic(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files
     try:
         write(tmp)
         os.replace(tmp, path)

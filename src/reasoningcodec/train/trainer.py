@@ -67,6 +67,8 @@ class TrainConfig:
     ckpt_minutes: float = 10.0
     val_every: int = 500
     val_clips: int = 16
+    max_minutes: float = 0.0  # > 0: stop (and save) after this much wall-clock training time
+    preload: bool = False  # decode every clip up front (threads): for short bursts on a big machine
 
     @classmethod
     def from_json(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
@@ -118,6 +120,9 @@ def _dist_info() -> tuple[int, int]:
 def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[str, Any]:
     rank, world = _dist_info()
     torch.set_num_threads(cfg.threads)
+    if device.startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(cfg.seed + rank)
     rng = np.random.default_rng(cfg.seed + 1000 * rank + int(time.time()))
     out = Path(cfg.out_dir)
@@ -133,6 +138,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
     g_opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.8, 0.99), weight_decay=0.0)
     d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.8, 0.99), weight_decay=0.0)
     state = {"step": 0, "audio_seconds": 0.0, "train_seconds": 0.0, "best_val": None}
+    fresh_opt_step = 0  # re-warm the learning rate when the optimizer state is new
     modules = {"codec": codec, "text_head": text_head, "disc": disc}
     if (last / "state.json").exists():
         disc_ok = ckpt.load_modules(last / "modules.safetensors", modules, skip_mismatch=("disc",))
@@ -144,6 +150,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         if (init / "state.json").exists():
             prev = json.loads((init / "state.json").read_text())
             state.update({k: prev[k] for k in ("step", "audio_seconds", "train_seconds") if k in prev})
+        fresh_opt_step = state["step"]
 
     ddp_model: nn.Module = model
     ddp_disc: nn.Module = disc
@@ -161,6 +168,11 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
     seg = int(round(cfg.segment_seconds * codec_cfg.sample_rate / codec_cfg.reasoning_hop)) * codec_cfg.reasoning_hop
     mel_loss = MultiResolutionMelLoss(codec_cfg.sample_rate).to(device)
     val_batch = _val_batch(val_clips, store, seg * 2, cfg.val_clips, cfg.seed)
+    if cfg.preload:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(16) as ex:
+            list(ex.map(store.get, train_clips))
 
     log_path = out / "log.csv"
     new_log = not log_path.exists()
@@ -181,7 +193,9 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             text_sampler = Sampler([c for c in train_clips if c.text and c.duration <= cfg.align_max_seconds],
                                    cfg.source_weights, cfg.seed + 7 + rank + step)
         t0 = time.time()
-        lr_scale = min(1.0, (step + 1) / cfg.warmup_steps)
+        lr_scale = min(1.0, (step - fresh_opt_step + 1) / cfg.warmup_steps)
+        if cfg.max_minutes and time.time() - t_start > cfg.max_minutes * 60:
+            break
         for g in g_opt.param_groups:
             g["lr"] = cfg.lr * lr_scale
         wav = crop_batch(store, sampler, cfg.batch_size, seg, rng).to(device)
@@ -274,6 +288,39 @@ def _save(last: Path, modules: dict, g_opt, d_opt, state: dict, cfg: TrainConfig
     ckpt.save_optimizer(last / "optim.safetensors", {"g": g_opt, "d": d_opt})
     modules["codec"].save_pretrained(last / "codec")
     ckpt.save_json(last / "state.json", {**state, "config": dataclasses.asdict(cfg)})
+
+
+def export_shards(run_dir: Path, dest: Path, max_mb: float = 15.0) -> None:
+    """fp16 module weights of ``run_dir/last`` split into safetensors shards of at most ``max_mb`` MB each
+    (for transfers with a per-file size limit); ``state.json`` beside them."""
+    from safetensors.torch import load_file, save_file
+
+    dest.mkdir(parents=True, exist_ok=True)
+    state = load_file(str(run_dir / "last" / "modules.safetensors"))
+    shard: dict[str, torch.Tensor] = {}
+    size, n = 0, 0
+    for k in sorted(state):
+        v = state[k].half() if state[k].is_floating_point() else state[k]
+        if shard and size + v.numel() * v.element_size() > max_mb * 1e6:
+            save_file(shard, str(dest / f"modules-{n}.safetensors"))
+            shard, size, n = {}, 0, n + 1
+        shard[k] = v.contiguous()
+        size += v.numel() * v.element_size()
+    save_file(shard, str(dest / f"modules-{n}.safetensors"))
+    st = json.loads((run_dir / "last" / "state.json").read_text())
+    ckpt.save_json(dest / "state.json", {k: st[k] for k in ("step", "audio_seconds", "train_seconds")})
+
+
+def merge_shards(src: Path, dest: Path) -> None:
+    """Inverse of :func:`export_shards`: one ``modules.safetensors`` + ``state.json`` (an ``init_from`` folder)."""
+    from safetensors.torch import load_file, save_file
+
+    dest.mkdir(parents=True, exist_ok=True)
+    state: dict[str, torch.Tensor] = {}
+    for f in sorted(src.glob("modules-*.safetensors")):
+        state.update(load_file(str(f)))
+    save_file(state, str(dest / "modules.safetensors"))
+    (dest / "state.json").write_text((src / "state.json").read_text())
 
 
 def export_resumable(run_dir: Path, dest: Path) -> None:

@@ -1,0 +1,62 @@
+"""File size of ``.rc`` files on the eval clips: entropy-coded vs bit-packed vs the raw bitrate.
+
+For every eval clip (mixed to mono), compresses with the default model (or ``--model``) in both
+coding modes and reports bits per second of audio, including all container overhead (header,
+chunk records, index, footer), against the model's raw bitrate.
+
+    python benchmarks/file_size.py [--model DIR] [--manifest ../shared/data/eval/manifest.tsv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+import reasoningcodec as rc
+
+MANIFEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "eval" / "manifest.tsv"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model")
+    p.add_argument("--manifest", type=Path, default=MANIFEST)
+    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "file_size.json")
+    a = p.parse_args()
+    codec = rc.ReasoningCodec.from_pretrained(a.model) if a.model else rc.load()
+    rows = [r for r in csv.DictReader(open(a.manifest, encoding="utf-8"), delimiter="\t", quoting=csv.QUOTE_NONE)
+            if r["usage"] in ("eval", "eval-internal-only") and "visqol_anchors" not in r["path"]]
+    res: dict[str, dict[str, float]] = {}
+    for k in (codec.num_recon_codebooks, 4):
+        sizes = {"rans": 0, "packed": 0}
+        secs = 0.0
+        for r in tqdm(rows, desc=f"{k} codebooks"):
+            x, sr = rc.audio.load(a.manifest.parent.parent / r["path"])
+            x = x.mean(axis=0, keepdims=True)
+            for mode in sizes:
+                sizes[mode] += len(rc.compress(x, codec, sample_rate=sr, recon_codebooks=k,
+                                               coding=mode if codec.entropy_tables is not None else "packed"))
+            secs += x.shape[1] / sr
+        raw = codec.config.bitrate_with(k)
+        res[f"{k}_codebooks"] = {"raw_bps": raw, "packed_bps": 8 * sizes["packed"] / secs,
+                                 "rans_bps": 8 * sizes["rans"] / secs, "seconds": secs, "clips": len(rows)}
+    out = {"model_id": codec.config.model_id, "date": time.strftime("%Y-%m-%d"),
+           "has_entropy_tables": codec.entropy_tables is not None, "results": res}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(out, indent=2) + "\n")
+    print("| recon codebooks | raw bit/s | packed file bit/s | entropy-coded file bit/s | saving vs packed |")
+    print("|---|---|---|---|---|")
+    for k, v in res.items():
+        print(f"| {k.split('_')[0]} | {v['raw_bps']:.0f} | {v['packed_bps']:.0f} ({100 * (v['packed_bps'] / v['raw_bps'] - 1):+.1f}%)"
+              f" | {v['rans_bps']:.0f} ({100 * (v['rans_bps'] / v['raw_bps'] - 1):+.1f}%) | "
+              f"{100 * (1 - v['rans_bps'] / v['packed_bps']):.1f}% |")
+
+
+if __name__ == "__main__":
+    main()

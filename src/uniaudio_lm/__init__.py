@@ -1,0 +1,55 @@
+"""uniaudio_lm: one autoregressive language model over text tokens and ReasoningCodec frames.
+
+The model follows UniAudio 2.0 (arXiv 2602.04683): a sequence position is one text token or one audio
+frame (the sum of its per-codebook embeddings); audio positions pass through audio-understanding expert
+layers, every position through the backbone (a text-LLM-shaped transformer), and positions that predict
+audio through audio-generation expert layers, from which a small depth transformer predicts the
+codebooks of the next frame one by one. An audio item is its reasoning segment then its reconstruction
+segment; tasks are *auditory sentences* of typed segments with the loss on the target fields.
+
+Quick tour::
+
+    from reasoningcodec import CodecConfig
+    import uniaudio_lm as ul
+
+    tok = ul.default_tokenizer()
+    cfg = ul.UniAudioConfig.preset("tiny", CodecConfig())
+    model = ul.UniAudioLM(cfg)
+    sent = ul.build([ul.TaskPrompt("Read the text aloud."), ul.TextField("transcription", "hi")],
+                    tok, model.vocab, eot=False)
+    out = ul.generate(model, tok, [sent], ul.GenerationConfig(mode="audio", max_new_positions=64))
+    wav = ul.decode_audio(codec, out[0].audio)      # codec: a reasoningcodec.ReasoningCodec
+
+Training: ``python -m uniaudio_lm.train`` (stages 1-4, DDP via torchrun). Tokenizer rebuild:
+``python -m uniaudio_lm.tokenizer train``.
+"""
+
+import warnings
+
+# `python -m uniaudio_lm.tokenizer` runs a module this package has already imported; that is harmless
+# here (the module keeps no state the CLI depends on), so runpy's warning about it is silenced
+warnings.filterwarnings("ignore", message=r".*'uniaudio_lm\.\w+' found in sys\.modules", category=RuntimeWarning)
+
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint  # noqa: E402
+from .config import PRESETS, UniAudioConfig  # noqa: E402
+from .generate import (GenerationConfig, GenerationOutput, SamplingConfig, codes_from_items,  # noqa: E402
+                       decode_audio, generate, sample)
+from .hf import from_hf_llama  # noqa: E402
+from .model import GlobalOutput, LMOutput, UniAudioLM  # noqa: E402
+from .sentence import (AudioItem, PlainText, Segment, SentenceBatch, SentenceTensors, TaskPrompt,  # noqa: E402
+                       TextField, VoicePrompt, build, collate, drop_conditions, parse)
+from .stages import STAGES, BucketBatcher, StageConfig  # noqa: E402
+from .tasks import TASK_PROMPTS, Example  # noqa: E402
+from .tokenizer import FIELD_TAGS, SPECIAL_TOKENS, TextTokenizer, default_tokenizer  # noqa: E402
+from .vocab import AudioVocab, Special  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AudioItem", "AudioVocab", "BucketBatcher", "Checkpoint", "Example", "FIELD_TAGS", "GenerationConfig",
+    "GenerationOutput", "GlobalOutput", "LMOutput", "PRESETS", "PlainText", "SPECIAL_TOKENS", "STAGES",
+    "SamplingConfig", "Segment", "SentenceBatch", "SentenceTensors", "Special", "StageConfig", "TASK_PROMPTS",
+    "TaskPrompt", "TextField", "TextTokenizer", "UniAudioConfig", "UniAudioLM", "VoicePrompt", "build",
+    "codes_from_items", "collate", "decode_audio", "default_tokenizer", "drop_conditions", "from_hf_llama",
+    "generate", "load_checkpoint", "parse", "sample", "save_checkpoint", "__version__",
+]

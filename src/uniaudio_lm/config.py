@@ -1,0 +1,155 @@
+"""Language-model configuration as data (dataclass ⇄ JSON) with the ``tiny`` / ``small`` / ``paper`` presets."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reasoningcodec import CodecConfig
+
+from .vocab import AudioVocab
+
+PRESETS = ("tiny", "small", "paper")
+
+
+@dataclass
+class UniAudioConfig:
+    """Every size of :class:`uniaudio_lm.UniAudioLM`.
+
+    The audio vocabulary is derived from the four codec fields (see :class:`AudioVocab`); the text
+    vocabulary size is the tokenizer's. The global stack is ``n_understanding_layers`` audio-understanding
+    expert layers → ``n_backbone_layers`` backbone layers → ``n_generation_layers`` audio-generation
+    expert layers; the local ``depth_*`` transformer predicts the codebooks of one frame.
+    """
+
+    # vocabularies
+    text_vocab_size: int = 4096
+    num_reasoning_codebooks: int = 8
+    reasoning_codebook_size: int = 4096
+    num_recon_codebooks: int = 8
+    recon_codebook_size: int = 1024
+
+    # global transformer
+    dim: int = 512
+    n_heads: int = 8
+    n_kv_heads: int = 4
+    head_dim: int | None = None
+    ffn_dim: int = 1408
+    n_understanding_layers: int = 2
+    n_backbone_layers: int = 8
+    n_generation_layers: int = 2
+    rope_theta: float = 500000.0
+    rope_scaling: dict[str, Any] | None = None
+    norm_eps: float = 1e-5
+    attn_bias: bool = False
+    tie_text_embeddings: bool = False
+    max_seq_len: int = 4096
+
+    # local (depth) transformer
+    depth_dim: int = 256
+    depth_layers: int = 2
+    depth_heads: int = 4
+    depth_kv_heads: int = 4
+    depth_ffn_dim: int = 704
+
+    # training
+    audio_loss_weight: float = 1.0
+    init_std: float = 0.02
+
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.head_dim is None:
+            self.head_dim = self.dim // self.n_heads
+        for name in ("dim", "n_heads", "n_kv_heads", "ffn_dim", "n_backbone_layers", "depth_dim", "depth_layers",
+                     "text_vocab_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"UniAudioConfig.{name} must be >= 1")
+        if self.n_heads % self.n_kv_heads or self.depth_heads % self.depth_kv_heads:
+            raise ValueError("n_heads must be a multiple of n_kv_heads (and depth_heads of depth_kv_heads)")
+        if self.depth_dim % self.depth_heads or (self.head_dim or 0) % 2 or (self.depth_dim // self.depth_heads) % 2:
+            raise ValueError("head dimensions must be even and depth_dim divisible by depth_heads")
+        AudioVocab(self.num_reasoning_codebooks, self.reasoning_codebook_size, self.num_recon_codebooks,
+                   self.recon_codebook_size)
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def audio_vocab(self) -> AudioVocab:
+        return AudioVocab(self.num_reasoning_codebooks, self.reasoning_codebook_size, self.num_recon_codebooks,
+                          self.recon_codebook_size)
+
+    @property
+    def num_codebooks(self) -> int:
+        return self.audio_vocab.num_codebooks
+
+    @property
+    def audio_vocab_size(self) -> int:
+        return self.audio_vocab.size
+
+    @property
+    def n_layers(self) -> int:
+        return self.n_understanding_layers + self.n_backbone_layers + self.n_generation_layers
+
+    # ------------------------------------------------------------------ presets
+    @classmethod
+    def preset(cls, name: str, codec: CodecConfig | None = None, text_vocab_size: int | None = None,
+               **overrides: Any) -> "UniAudioConfig":
+        """``tiny`` (tests), ``small`` (tens of millions of parameters, CPU-trainable) or ``paper``
+        (Llama-3.2-3B-like global stack; configuration only). The codec fields come from ``codec``
+        (default: the default :class:`CodecConfig`, or for ``paper`` the paper's 8×4096 / 8×8192)."""
+        if name == "tiny":
+            p: dict[str, Any] = dict(dim=64, n_heads=4, n_kv_heads=2, ffn_dim=128, n_understanding_layers=1,
+                                     n_backbone_layers=2, n_generation_layers=1, depth_dim=64, depth_layers=1,
+                                     depth_heads=4, depth_kv_heads=2, depth_ffn_dim=128, max_seq_len=1024)
+        elif name == "small":
+            p = dict(dim=384, n_heads=6, n_kv_heads=2, ffn_dim=1024, n_understanding_layers=2, n_backbone_layers=8,
+                     n_generation_layers=2, depth_dim=256, depth_layers=2, depth_heads=4, depth_kv_heads=2,
+                     depth_ffn_dim=704, max_seq_len=2048)
+        elif name == "paper":
+            # Llama-3.2-3B: 28 layers, 3072 wide, 24 heads / 8 KV heads, 8192 FFN, tied 128256-token embeddings
+            p = dict(text_vocab_size=128256, dim=3072, n_heads=24, n_kv_heads=8, ffn_dim=8192,
+                     n_understanding_layers=3, n_backbone_layers=28, n_generation_layers=2, rope_theta=500000.0,
+                     rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                                   "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+                     tie_text_embeddings=True, max_seq_len=8192, depth_dim=1024, depth_layers=4, depth_heads=16,
+                     depth_kv_heads=8, depth_ffn_dim=2816)
+            if codec is None:
+                p.update(num_reasoning_codebooks=8, reasoning_codebook_size=4096, num_recon_codebooks=8,
+                         recon_codebook_size=8192)
+        else:
+            raise ValueError(f"unknown preset {name!r}; expected one of {PRESETS}")
+        if codec is not None or name != "paper":
+            c = codec or CodecConfig()
+            p.update(num_reasoning_codebooks=c.num_reasoning_codebooks, reasoning_codebook_size=c.reasoning_codebook_size,
+                     num_recon_codebooks=c.num_recon_codebooks, recon_codebook_size=c.recon_codebook_size)
+        if text_vocab_size is not None:
+            p["text_vocab_size"] = text_vocab_size
+        p.update(overrides)
+        return cls(**p)
+
+    # ------------------------------------------------------------------ JSON
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        if path is not None:
+            Path(path).write_text(text + "\n", encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "UniAudioConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown UniAudioConfig fields {unknown}")
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, path_or_text: str | Path) -> "UniAudioConfig":
+        s = str(path_or_text)
+        text = s if s.lstrip().startswith("{") else Path(s).read_text(encoding="utf-8")
+        return cls.from_dict(json.loads(text))

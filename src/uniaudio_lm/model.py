@@ -1,0 +1,213 @@
+"""UniAudioLM: one autoregressive model over text tokens and codec frames.
+
+Global stack (each position is one text token or one audio frame)::
+
+    embed: text embedding, or for audio positions the sum of the K per-codebook embeddings
+    → audio-understanding expert layers   (audio positions take their output; text positions bypass)
+    → backbone layers                     (all positions)  → norm → text head
+    → audio-generation expert layers      (read by positions that predict audio) → norm → depth transformer
+
+Position ``t`` predicts position ``t + 1``. The text head is trained where the next position is text or
+the first frame of an audio segment (target ``<audio>``: the modality switch); the depth transformer is
+trained where the next position is an audio frame. Losses are masked by ``loss_mask``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_model, save_model
+from torch import nn
+
+from .config import UniAudioConfig
+from .depth import DepthTransformer
+from .layers import Block, KVCache, RMSNorm, Rotary, attention_mask, positions_from_valid
+from .sentence import SentenceBatch
+
+IGNORE = -100
+
+
+@dataclass
+class GlobalOutput:
+    """Hidden states of the global stack, ``[B, T, D]`` each."""
+
+    text_hidden: torch.Tensor
+    audio_hidden: torch.Tensor
+
+
+@dataclass
+class LMOutput:
+    """Training losses (scalars) and target counts."""
+
+    loss: torch.Tensor
+    text_loss: torch.Tensor
+    audio_loss: torch.Tensor
+    n_text: int
+    n_audio: int
+
+
+class UniAudioLM(nn.Module):
+    """The UniAudio language model (see the module docstring)."""
+
+    def __init__(self, config: UniAudioConfig) -> None:
+        super().__init__()
+        c = self.config = config
+        self.vocab = c.audio_vocab
+        self.K, self.Va = c.num_codebooks, c.audio_vocab_size
+        hd = int(c.head_dim or c.dim // c.n_heads)
+
+        def blocks(n: int) -> nn.ModuleList:
+            return nn.ModuleList(Block(c.dim, c.n_heads, c.n_kv_heads, hd, c.ffn_dim, c.norm_eps, c.attn_bias)
+                                 for _ in range(n))
+
+        self.text_embed = nn.Embedding(c.text_vocab_size, c.dim)
+        self.audio_embed = nn.Embedding(self.K * self.Va, c.dim)
+        self.understanding = blocks(c.n_understanding_layers)
+        self.backbone = blocks(c.n_backbone_layers)
+        self.generation = blocks(c.n_generation_layers)
+        self.norm = RMSNorm(c.dim, c.norm_eps)
+        self.gen_norm = RMSNorm(c.dim, c.norm_eps)
+        self.text_head = nn.Linear(c.dim, c.text_vocab_size, bias=False)
+        self.depth = DepthTransformer(c)
+        self.rotary = Rotary(hd, c.rope_theta, c.rope_scaling)
+        self.register_buffer("_audio_offsets", torch.arange(self.K) * self.Va, persistent=False)
+        self.reset_parameters()
+        if c.tie_text_embeddings:
+            self.text_head.weight = self.text_embed.weight
+
+    def reset_parameters(self) -> None:
+        std = self.config.init_std
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, std=std)
+                if isinstance(m, nn.Linear) and m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        for b in [*self.understanding, *self.backbone, *self.generation, *self.depth.layers]:
+            nn.init.normal_(b.self_attn.o_proj.weight, std=std / (2 * self.config.n_layers) ** 0.5)
+            nn.init.normal_(b.mlp.down_proj.weight, std=std / (2 * self.config.n_layers) ** 0.5)
+        nn.init.normal_(self.depth.heads, std=std)
+
+    @property
+    def layers(self) -> list[Block]:
+        """All global layers in order (understanding experts, backbone, generation experts)."""
+        return [*self.understanding, *self.backbone, *self.generation]
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in {id(p): p for p in self.parameters()}.values())
+
+    # ------------------------------------------------------------------ global stack
+    def embed(self, text_ids: torch.Tensor, audio_ids: torch.Tensor, is_audio: torch.Tensor) -> torch.Tensor:
+        """``text_ids [B, T]``, ``audio_ids [B, T, K]``, ``is_audio [B, T]`` → ``[B, T, D]``."""
+        a = self.audio_embed(audio_ids + self._audio_offsets).sum(-2)
+        return torch.where(is_audio[..., None], a, self.text_embed(text_ids))
+
+    def hidden(self, text_ids: torch.Tensor, audio_ids: torch.Tensor, is_audio: torch.Tensor,
+               valid: torch.Tensor, cache: KVCache | None = None) -> GlobalOutput:
+        """Run the global stack over ``T`` new positions (appended to ``cache`` if given).
+
+        Args:
+            text_ids: ``[B, T]``; audio_ids: ``[B, T, K]``; is_audio, valid: bool ``[B, T]``.
+        """
+        t = text_ids.shape[1]
+        x = self.embed(text_ids, audio_ids, is_audio)
+        if cache is None:
+            pos, mask, s0 = positions_from_valid(valid), attention_mask(valid, 0, t), 0
+        else:
+            s0 = cache.length
+            if s0 + t > cache.max_len:
+                raise ValueError(f"KV cache full ({cache.max_len} positions)")
+            pos = positions_from_valid(valid, cache.next_pos)
+            cache.valid[:, s0 : s0 + t] = valid
+            mask = attention_mask(cache.valid[:, : s0 + t], s0, t)
+        cos, sin = self.rotary(pos, x.dtype)
+        i = 0
+        audio = is_audio[..., None]
+        for layer in self.understanding:
+            x = torch.where(audio, layer(x, cos, sin, mask, cache, i), x)
+            i += 1
+        for layer in self.backbone:
+            x = layer(x, cos, sin, mask, cache, i)
+            i += 1
+        text_hidden = self.norm(x)
+        for layer in self.generation:
+            x = layer(x, cos, sin, mask, cache, i)
+            i += 1
+        if cache is not None:
+            cache.length = s0 + t
+            cache.next_pos = cache.next_pos + valid.long().sum(1)
+        return GlobalOutput(text_hidden, self.gen_norm(x))
+
+    def new_cache(self, batch: int, max_len: int, device: torch.device | str | None = None,
+                  dtype: torch.dtype | None = None) -> KVCache:
+        """An empty KV cache for all global layers."""
+        p = self.text_embed.weight
+        c = self.config
+        return KVCache.empty(c.n_layers, batch, c.n_kv_heads, int(c.head_dim or c.dim // c.n_heads), max_len,
+                             device or p.device, dtype or p.dtype)
+
+    def text_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Text-head logits ``[..., V_text]`` from ``text_hidden``."""
+        return self.text_head(h)
+
+    # ------------------------------------------------------------------ training
+    def targets(self, batch: SentenceBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Where the heads are trained: ``(text_sel [B, L-1], text_labels [B, L-1], audio_sel [B, L-1])``."""
+        v = self.vocab
+        tgt = batch.loss_mask[:, 1:] & batch.valid[:, 1:] & batch.valid[:, :-1]
+        nxt_audio = batch.is_audio[:, 1:]
+        first = batch.audio_ids[:, 1:, 0]
+        prev_end_r = batch.is_audio[:, :-1] & (batch.audio_ids[:, :-1, 0] == v.end_reasoning)
+        starts = (first == v.begin_reasoning) | (first == v.begin_voice) | ((first == v.begin_recon) & ~prev_end_r)
+        return tgt & (~nxt_audio | starts), batch.text_ids[:, 1:], tgt & nxt_audio
+
+    def audio_labels(self, codes: torch.Tensor) -> torch.Tensor:
+        """Target frames ``[N, K]`` → CE labels with forced entries (codebook pads, the rest of a special
+        frame) set to ``IGNORE``."""
+        v = self.vocab
+        special = (codes[:, :1] > v.codebook_pad) & (codes[:, :1] < v.size)
+        ignore = codes == v.codebook_pad
+        ignore[:, 1:] |= special.expand(-1, codes.shape[1] - 1)
+        return codes.masked_fill(ignore, IGNORE)
+
+    def forward(self, batch: SentenceBatch) -> LMOutput:
+        """Masked next-token losses of a right-padded :class:`SentenceBatch`.
+
+        ``text_ids`` at audio positions must hold the tokenizer's ``<audio>`` id, which is the text-head
+        target before an audio segment (as :func:`uniaudio_lm.sentence.build` produces).
+        """
+        g = self.hidden(batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid)
+        text_sel, labels, audio_sel = self.targets(batch)
+        zero = g.text_hidden.sum() * 0.0
+        if bool(text_sel.any()):
+            logits = self.text_logits(g.text_hidden[:, :-1][text_sel])
+            text_loss = F.cross_entropy(logits.float(), labels[text_sel])
+        else:
+            text_loss = zero
+        codes = batch.audio_ids[:, 1:][audio_sel]
+        lab = self.audio_labels(codes)
+        if bool((lab != IGNORE).any()):
+            logits = self.depth(g.audio_hidden[:, :-1][audio_sel], codes)
+            audio_loss = F.cross_entropy(logits.flatten(0, 1).float(), lab.flatten(), ignore_index=IGNORE)
+        else:
+            audio_loss = zero + self.depth.heads.sum() * 0.0
+        loss = text_loss + self.config.audio_loss_weight * audio_loss
+        return LMOutput(loss, text_loss.detach(), audio_loss.detach(), int(text_sel.sum()), int(audio_sel.sum()))
+
+    # ------------------------------------------------------------------ weights
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write ``config.json`` and ``model.safetensors``."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self.config.to_json(d / "config.json")
+        save_model(self, str(d / "model.safetensors"))
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> "UniAudioLM":
+        """Load a model written by :meth:`save_pretrained`."""
+        d = Path(directory)
+        model = cls(UniAudioConfig.from_json(d / "config.json"))
+        load_model(model, str(d / "model.safetensors"), device=str(map_location))
+        return model.to(map_location)

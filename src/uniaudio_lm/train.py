@@ -1,0 +1,288 @@
+"""Training loop for :class:`UniAudioLM`: one process, or ``torchrun`` (DDP; gloo on CPU, NCCL on CUDA).
+
+Usage::
+
+    python -m uniaudio_lm.train recipe.json                     # a TrainConfig as JSON
+    python -m uniaudio_lm.train --stage 1 --preset tiny --synthetic --steps 100 --out-dir runs/lm
+    torchrun --nproc_per_node 2 -m uniaudio_lm.train recipe.json
+
+Every ``ckpt_every`` steps and at the end, ``<out_dir>/last`` holds a resumable checkpoint (see
+:mod:`uniaudio_lm.checkpoint`); a new run with the same ``out_dir`` continues from it, bit-exactly,
+because the batch of each step depends only on ``(seed, rank, step)``. Losses go to
+``<out_dir>/losses.csv``; the final weights to ``<out_dir>/model`` (``UniAudioLM.from_pretrained``).
+
+Large configurations: ``fsdp: true`` shards every block with FSDP2 (``fully_shard``) instead of DDP and
+gathers full state dicts for checkpoints (documented path; the tests here run DDP on CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from reasoningcodec import CodecConfig
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import UniAudioConfig
+from .data import ExampleSource, Manifest, SyntheticAudio, TextLines
+from .model import UniAudioLM
+from .stages import STAGES, BucketBatcher, StageConfig, lr_at
+from .tokenizer import TextTokenizer
+
+CSV_FIELDS = ("step", "loss", "text_loss", "audio_loss", "lr", "tokens", "n_text", "n_audio")
+
+
+@dataclass
+class TrainConfig:
+    """A training run as data (JSON recipe)."""
+
+    out_dir: str = "runs/uniaudio_lm"
+    stage: int = 1
+    preset: str = "tiny"
+    codec: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None
+    steps: int = 1000
+    max_tokens: int = 4096
+    seed: int = 0
+    text_files: list[str] = field(default_factory=list)
+    manifests: list[str] = field(default_factory=list)
+    synthetic: bool = False
+    lr: float | None = None
+    warmup: int | None = None
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    ckpt_every: int = 500
+    log_every: int = 10
+    threads: int | None = None
+    device: str = "auto"
+    autocast_bf16: bool = False
+    fsdp: bool = False
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "TrainConfig":
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields {sorted(unknown)}")
+        return cls(**d)
+
+    def stage_config(self) -> StageConfig:
+        st = STAGES[self.stage]
+        upd = {k: v for k, v in (("lr", self.lr), ("warmup", self.warmup)) if v is not None}
+        return dataclasses.replace(st, **upd) if upd else st
+
+
+def _dist() -> tuple[int, int]:
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+
+def _init_distributed(device: torch.device) -> None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def _device(cfg: TrainConfig) -> torch.device:
+    if cfg.device != "auto":
+        return torch.device(cfg.device)
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
+def build_sources(cfg: TrainConfig, tok: TextTokenizer, mcfg: UniAudioConfig) -> dict[str, list[ExampleSource]]:
+    """Text files (default: the shipped corpus), manifests and/or synthetic sources per kind."""
+    text = TextLines(cfg.text_files or None)
+    sources: dict[str, list[ExampleSource]] = {"text": [text]}
+    for m in cfg.manifests:
+        for kind in ("audio", "translation", "understanding", "generation"):
+            src = Manifest(m, kind)
+            if len(src):
+                sources.setdefault(kind, []).append(src)
+    if cfg.synthetic:
+        for kind in ("audio", "translation", "understanding", "generation", "fewshot"):
+            sources.setdefault(kind, []).append(SyntheticAudio(mcfg.audio_vocab, kind, text=text))
+    return sources
+
+
+def _build_model(cfg: TrainConfig, tok: TextTokenizer) -> UniAudioLM:
+    codec = CodecConfig(**cfg.codec)
+    if cfg.init_from and (Path(cfg.init_from) / "model.safetensors").is_file() and \
+            "model_type" not in json.loads((Path(cfg.init_from) / "config.json").read_text()):
+        return UniAudioLM.from_pretrained(cfg.init_from)
+    base = UniAudioConfig.preset(cfg.preset, codec, text_vocab_size=tok.vocab_size, **cfg.model)
+    if cfg.init_from:
+        from .hf import from_hf_llama
+
+        return from_hf_llama(cfg.init_from, codec, base)
+    return UniAudioLM(base)
+
+
+def _wrap(model: UniAudioLM, cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
+    if _dist()[1] == 1:
+        return model
+    if cfg.fsdp:
+        from torch.distributed.fsdp import fully_shard
+
+        for block in [*model.layers, *model.depth.layers]:
+            fully_shard(block)
+        fully_shard(model)
+        return model
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    return DDP(model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True)
+
+
+def _states(model: torch.nn.Module, opt: torch.optim.Optimizer, fsdp: bool) -> tuple[dict, dict]:
+    if fsdp:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+        return get_state_dict(model, opt, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    inner = model.module if hasattr(model, "module") else model
+    return inner.state_dict(), opt.state_dict()
+
+
+def _load_states(model: torch.nn.Module, opt: torch.optim.Optimizer, ms: dict, os_: dict, fsdp: bool) -> None:
+    if fsdp:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+        set_state_dict(model, opt, model_state_dict=ms, optim_state_dict=os_,
+                       options=StateDictOptions(full_state_dict=True))
+        return
+    inner = model.module if hasattr(model, "module") else model
+    inner.load_state_dict(ms)
+    opt.load_state_dict(os_)
+
+
+def train(cfg: TrainConfig, quiet: bool = False) -> dict[str, Any]:
+    """Run (or resume) training; returns the final trainer state (``step``, ``tokens``, ...)."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = _device(cfg)
+    _init_distributed(device)
+    rank, world = _dist()
+    out = Path(cfg.out_dir)
+    stage = cfg.stage_config()
+    tok = TextTokenizer.load()
+    torch.manual_seed(cfg.seed)
+    model = _build_model(cfg, tok).to(device)
+    for name, p in model.named_parameters():
+        p.requires_grad_(not any(name.startswith(f) for f in stage.freeze))
+    wrapped = _wrap(model, cfg, device)
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=stage.lr, betas=(0.9, 0.95))
+    state: dict[str, Any] = {"step": 0, "tokens": 0, "stage": cfg.stage}
+    last = out / "last"
+    if (last / "trainer.json").is_file():
+        ck = load_checkpoint(last, device)
+        _load_states(wrapped, opt, ck.model_state, ck.optim_state, cfg.fsdp)
+        state.update({k: ck.trainer_state[k] for k in ("step", "tokens", "stage") if k in ck.trainer_state})
+    batcher = BucketBatcher(stage, build_sources(cfg, tok, model.config), tok, model.vocab, cfg.max_tokens,
+                            cfg.seed, rank)
+    csv_path = out / "losses.csv"
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        _trim_csv(csv_path, state["step"])
+    bar = tqdm(total=cfg.steps, initial=state["step"], disable=quiet or rank != 0, desc=f"stage {cfg.stage}")
+    wrapped.train()
+    while state["step"] < cfg.steps:
+        step = state["step"]
+        batch, info = batcher.batch(step)
+        batch = batch.to(device)
+        lr = lr_at(stage, step, cfg.steps)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.autocast_bf16):
+            res = wrapped(batch)
+        opt.zero_grad(set_to_none=True)
+        res.loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
+        opt.step()
+        stats = torch.tensor([res.loss.item(), float(res.text_loss), float(res.audio_loss), info.num_tokens,
+                              res.n_text, res.n_audio], dtype=torch.float64)
+        if world > 1:
+            dist.all_reduce(stats)
+            stats[:3] /= world
+        state["step"] = step + 1
+        state["tokens"] += int(stats[3])
+        if rank == 0:
+            bar.update(1)
+            if state["step"] % cfg.log_every == 0 or state["step"] == cfg.steps:
+                bar.set_postfix(loss=f"{stats[0]:.3f}", text=f"{stats[1]:.3f}", audio=f"{stats[2]:.3f}")
+            _append_csv(csv_path, [state["step"], *[f"{float(x):.5f}" for x in stats[:3]], f"{lr:.3e}",
+                                   int(stats[3]), int(stats[4]), int(stats[5])])
+        if state["step"] % cfg.ckpt_every == 0 or state["step"] == cfg.steps:
+            _save(wrapped, opt, model.config, cfg, state, last, rank)
+    bar.close()
+    if rank == 0 and not cfg.fsdp:
+        model.save_pretrained(out / "model")
+    if world > 1:
+        dist.barrier()
+    return state
+
+
+def _save(wrapped: torch.nn.Module, opt: torch.optim.Optimizer, mcfg: UniAudioConfig, cfg: TrainConfig,
+          state: dict[str, Any], last: Path, rank: int) -> None:
+    ms, os_ = _states(wrapped, opt, cfg.fsdp)  # collective under FSDP: every rank calls it
+    if rank == 0:
+        save_checkpoint(last, mcfg, ms, os_, {**state, "train_config": dataclasses.asdict(cfg)})
+    if _dist()[1] > 1:
+        dist.barrier()
+
+
+def _trim_csv(path: Path, step: int) -> None:
+    """Keep the header and the rows up to ``step`` (a resumed run rewrites what came after)."""
+    if not path.is_file():
+        path.write_text(",".join(CSV_FIELDS) + "\n", encoding="utf-8")
+        return
+    rows = path.read_text(encoding="utf-8").splitlines()
+    keep = [rows[0]] + [r for r in rows[1:] if r and int(r.split(",")[0]) <= step]
+    path.write_text("\n".join(keep) + "\n", encoding="utf-8")
+
+
+def _append_csv(path: Path, row: list[Any]) -> None:
+    with path.open("a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerow(row)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m uniaudio_lm.train", description=__doc__.split("\n")[0])
+    ap.add_argument("recipe", nargs="?", help="TrainConfig JSON")
+    for f in dataclasses.fields(TrainConfig):
+        if f.type in ("int", "str", "float", "int | None", "float | None", "str | None"):
+            typ = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
+            ap.add_argument("--" + f.name.replace("_", "-"), type=typ, default=None)
+    ap.add_argument("--synthetic", action="store_true", default=None)
+    ap.add_argument("--quiet", action="store_true")
+    a = ap.parse_args(argv)
+    cfg = TrainConfig.from_json(a.recipe) if a.recipe else TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        v = getattr(a, f.name, None)
+        if v is not None:
+            setattr(cfg, f.name, v)
+    try:
+        state = train(cfg, quiet=a.quiet)
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    if _dist()[0] == 0 and not a.quiet:
+        print(json.dumps({k: state[k] for k in ("step", "tokens", "stage")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""uniaudio_lm core: tokenizer, vocabulary, auditory sentences, model, generation invariants (fast)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from reasoningcodec import CodecConfig, ReasoningCodec
+from uniaudio_lm import (AudioItem, AudioVocab, GenerationConfig, PlainText, SamplingConfig, TaskPrompt, TextField,
+                         UniAudioConfig, UniAudioLM, VoicePrompt, build, codes_from_items, collate, decode_audio,
+                         default_tokenizer, drop_conditions, generate, parse, sample)
+from uniaudio_lm.tasks import few_shot, generation, understanding
+
+# a small codec with Kr != Kq so that codebook padding is exercised
+CODEC = CodecConfig(enc_dim=32, latent_dim=48, dec_dim=32, reasoning_dim=32, reasoning_heads=2, reasoning_layers=1,
+                    num_recon_codebooks=3, recon_codebook_size=32, num_reasoning_codebooks=2,
+                    reasoning_codebook_size=16, dec_blocks=1, enc_blocks=1)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return default_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    return AudioVocab.from_codec_config(CODEC)
+
+
+def codes(g: torch.Generator, tr: int, tq: int, cc: CodecConfig = CODEC) -> tuple[torch.Tensor, torch.Tensor]:
+    return (torch.randint(0, cc.reasoning_codebook_size, (cc.num_reasoning_codebooks, tr), generator=g),
+            torch.randint(0, cc.recon_codebook_size, (cc.num_recon_codebooks, tq), generator=g))
+
+
+def tiny_model(seed: int = 0, dtype: torch.dtype = torch.float32) -> UniAudioLM:
+    torch.manual_seed(seed)
+    return UniAudioLM(UniAudioConfig.preset("tiny", CODEC)).to(dtype).eval()
+
+
+# ---------------------------------------------------------------- tokenizer / vocab
+def test_tokenizer_round_trip_and_specials(tok):
+    assert 3500 <= tok.vocab_size <= 4200
+    for s in ["Hello, world!", "今天天气很好。", "我哋一齊去飲茶啦", "  spaces\tand\nnewlines  ", "emoji 🎵 ok",
+              "literal <answer> and <eot> stay text"]:
+        ids = tok.encode(s)
+        assert tok.decode(ids) == s
+        assert not any(tok.is_special(i) for i in ids)
+    assert tok.pad_id == 0 and len({tok.eot_id, tok.audio_id, *tok.tag_ids("answer")}) == 4
+
+
+@pytest.mark.parametrize("cc", [CODEC, CodecConfig(), CodecConfig(num_reasoning_codebooks=4, reasoning_codebook_size=64,
+                                                                  num_recon_codebooks=2, recon_codebook_size=8)])
+def test_vocab_derived_from_codec_config(cc):
+    v = AudioVocab.from_codec_config(cc)
+    nr, nq = cc.reasoning_codebook_size, cc.recon_codebook_size
+    assert v.num_codebooks == max(cc.num_reasoning_codebooks, cc.num_recon_codebooks)
+    assert v.recon_offset == nr and v.codebook_pad == nr + nq and v.size == nr + nq + 8
+    specials = [v.begin_reasoning, v.end_reasoning, v.begin_recon, v.end_recon, v.audio_pad, v.begin_voice, v.end_voice]
+    assert sorted(specials) == list(range(nr + nq + 1, v.size))
+    g = torch.Generator().manual_seed(1)
+    r, q = codes(g, 3, 7, cc)
+    fr, fq = v.reasoning_frames(r), v.recon_frames(q)
+    assert fr.shape == fq.shape[1:] + (3,) or fr.shape == (3, v.num_codebooks)
+    assert torch.equal(v.frames_to_reasoning(fr), r) and torch.equal(v.frames_to_recon(fq), q)
+    assert int(fq[:, : cc.num_recon_codebooks].min()) >= nr
+    m = v.allowed_mask("recon")
+    assert m.shape == (v.num_codebooks, v.size) and not m[:, :nr].any() and m[0, v.end_recon]
+    m = v.allowed_mask("reasoning")
+    assert not m[:, nr : nr + nq].any() and m[0, v.end_reasoning]
+    mc = UniAudioConfig.preset("tiny", cc)
+    assert (mc.num_codebooks, mc.audio_vocab_size) == (v.num_codebooks, v.size)
+
+
+# ---------------------------------------------------------------- sentences
+def test_sentence_round_trip_every_segment_type(tok, vocab):
+    g = torch.Generator().manual_seed(0)
+    r, q = codes(g, 3, 8)
+    segs = [TaskPrompt("Transcribe the speech exactly as it is spoken."),
+            *[TextField(tag, f"{tag} 文本 text", tag == "answer") for tag in ("transcription", "lyric", "caption", "answer")],
+            PlainText("plain text, 廣東話 <caption> literal"), PlainText(" and a target", True),
+            VoicePrompt(q[:, :5]), VoicePrompt(q[:2, :3], True),
+            AudioItem(r, q), AudioItem(r, q, True), AudioItem(r, q, True, "recon"), AudioItem(r, q, True, "reasoning"),
+            AudioItem(None, q[:, :4]), AudioItem(r[:1], None, True), PlainText("x"), AudioItem(r, q[:, :0])]
+    st = build(segs, tok, vocab)
+    assert st.audio_ids.shape == (len(st), vocab.num_codebooks)
+    assert parse(st, tok, vocab) == segs
+    assert st.text_ids[-1] == tok.eot_id and not st.loss_mask[-1]  # last segment is not a target
+    assert parse(build(segs, tok, vocab, eot=False), tok, vocab) == segs
+    # audio positions hold <audio> as text id, text positions hold audio-pad frames
+    assert (st.text_ids[st.is_audio] == tok.audio_id).all()
+    assert (st.audio_ids[~st.is_audio] == vocab.audio_pad).all()
+
+
+def test_task_layouts_round_trip_and_condition_dropout(tok, vocab):
+    g = torch.Generator().manual_seed(3)
+    a, b, c, d = (codes(g, 2, 5) for _ in range(4))
+    exs = [understanding("asr", a, "hello"), understanding("audio_qa", a, "yes", question="Is it raining?"),
+           generation("voice_tts", a, text="hi there", caption="calm voice", voice=b[1]),
+           few_shot("fewshot_denoise", [([AudioItem(*a)], [AudioItem(*b)])], [AudioItem(*c)], [AudioItem(*d)])]
+    for ex in exs:
+        st = build(ex.segments, tok, vocab)
+        assert parse(st, tok, vocab) == ex.segments
+        assert st.text_ids[-1] == tok.eot_id and st.loss_mask[-1]  # the target is last: <eot> is a target
+        un = drop_conditions(st, tok, vocab)
+        assert len(un) == len(st) and torch.equal(un.loss_mask, st.loss_mask)
+        assert (un.text_ids[st.cond_mask] == tok.pad_id).all() and not un.is_audio[st.cond_mask].any()
+        assert torch.equal(un.text_ids[~st.cond_mask], st.text_ids[~st.cond_mask])
+    items = [build(ex.segments, tok, vocab) for ex in exs]
+    for side in ("left", "right"):
+        bt = collate(items, tok, vocab, pad_side=side)
+        assert bt.text_ids.shape == (4, max(len(x) for x in items))
+        assert bt.valid.sum(1).tolist() == [len(x) for x in items]
+
+
+# ---------------------------------------------------------------- model
+def test_presets_and_config_json():
+    with torch.device("meta"):
+        small = UniAudioLM(UniAudioConfig.preset("small", CodecConfig()))
+    assert 10e6 < small.num_parameters() < 100e6
+    p = UniAudioConfig.preset("paper")
+    assert (p.n_understanding_layers, p.n_backbone_layers, p.n_generation_layers, p.dim) == (3, 28, 2, 3072)
+    assert (p.n_heads, p.n_kv_heads, p.ffn_dim, p.recon_codebook_size) == (24, 8, 8192, 8192)
+    assert UniAudioConfig.from_json(p.to_json()) == p
+
+
+def test_tiny_overfits_one_mixed_batch(tok, vocab):
+    g = torch.Generator().manual_seed(0)
+    exs = [understanding("asr", codes(g, 3, 7), "hello world"),
+           generation("tts", codes(g, 3, 7), text="你好世界"),
+           generation("text_to_sound", codes(g, 2, 5), caption="a dog barks twice"),
+           understanding("caption", codes(g, 2, 5), "rain on a metal roof")]
+    batch = collate([build(e.segments, tok, vocab) for e in exs] + [build([PlainText("我哋去飲茶啦。", True)], tok, vocab)],
+                    tok, vocab)
+    model = tiny_model(0).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    first = None
+    for step in range(150):
+        out = model(batch)
+        if first is None:
+            first = (float(out.text_loss), float(out.audio_loss))
+            assert out.n_text > 0 and out.n_audio > 0
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        if float(out.text_loss) < 0.1 * first[0] and float(out.audio_loss) < 0.1 * first[1]:
+            break
+    assert float(out.text_loss) < 0.1 * first[0], (first, float(out.text_loss))
+    assert float(out.audio_loss) < 0.1 * first[1], (first, float(out.audio_loss))
+
+
+def test_save_load_pretrained(tmp_path):
+    m = tiny_model(1)
+    m.save_pretrained(tmp_path)
+    m2 = UniAudioLM.from_pretrained(tmp_path)
+    assert m2.config == m.config
+    for (k, a), (_, b) in zip(m.state_dict().items(), m2.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+# ---------------------------------------------------------------- generation
+def prompts(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return [[TaskPrompt("Transcribe the speech."), AudioItem(*codes(g, 3, 7))],
+            [TaskPrompt("Read the following text aloud in a natural voice."), TextField("transcription", "hi")],
+            [TaskPrompt("Generate the sound described by the caption."),
+             TextField("caption", "a very long caption about heavy rain falling on a metal roof at night")]]
+
+
+@pytest.mark.parametrize("mode", ["text", "audio"])
+def test_greedy_kv_cache_equals_no_cache_and_batched_equals_single(tok, mode):
+    model = tiny_model(2, torch.float64)
+    cfg = GenerationConfig(max_new_positions=24, mode=mode, audio=SamplingConfig(0.0), max_segment_frames=6)
+    batched = generate(model, tok, prompts(), cfg)
+    nocache = generate(model, tok, prompts(), dataclasses.replace(cfg, use_cache=False))
+    single = [generate(model, tok, [p], cfg)[0] for p in prompts()]
+    for a, b, c in zip(batched, nocache, single):
+        assert a.text_ids == b.text_ids == c.text_ids
+        assert torch.equal(a.frames, b.frames) and torch.equal(a.frames, c.frames)
+        assert a.stop_reason == b.stop_reason == c.stop_reason
+    if mode == "audio":
+        assert all(len(o.frames) > 0 for o in batched)
+
+
+def test_no_reasoning_id_in_reconstruction_phase(tok, vocab):
+    model = tiny_model(3)
+    cfg = GenerationConfig(max_new_positions=120, mode="audio", audio=SamplingConfig(1.5), seed=0)
+    outs = generate(model, tok, prompts() * 2, cfg)
+    nr, pad, kr, kq = vocab.recon_offset, vocab.codebook_pad, CODEC.num_reasoning_codebooks, CODEC.num_recon_codebooks
+    saw_recon = 0
+    for o in outs:
+        phase = None
+        for f in o.frames.tolist():
+            if f[0] == vocab.begin_reasoning:
+                phase = "r"
+            elif f[0] == vocab.begin_recon:
+                phase = "q"
+            elif vocab.is_special_id(f[0]):
+                assert f == [f[0]] * len(f)  # special frames are whole
+                assert f[0] in (vocab.end_reasoning, vocab.end_recon)
+            elif phase == "q":
+                saw_recon += 1
+                assert all(nr <= x < pad for x in f[:kq]) and all(x == pad for x in f[kq:])
+            else:
+                assert phase == "r" and all(0 <= x < nr for x in f[:kr]) and all(x == pad for x in f[kr:])
+        for item in o.audio:
+            assert item.recon is None or item.recon.shape[0] == kq
+    assert saw_recon > 10
+
+
+def test_cfg_scale_one_equals_no_cfg(tok):
+    model = tiny_model(4, torch.float64)
+    for audio in (SamplingConfig(0.0), SamplingConfig(0.9, 50)):
+        cfg = GenerationConfig(max_new_positions=20, mode="audio", audio=audio, seed=5)
+        plain = generate(model, tok, prompts(), cfg)
+        guided = generate(model, tok, prompts(), dataclasses.replace(cfg, cfg_scale=1.0))
+        for a, b in zip(plain, guided):
+            assert torch.equal(a.frames, b.frames) and a.text_ids == b.text_ids
+    strong = generate(model, tok, prompts(), dataclasses.replace(cfg, cfg_scale=3.0))
+    assert all(len(o.frames) > 0 for o in strong)
+
+
+def test_sampling_filters():
+    logits = torch.randn(6, 50, generator=torch.Generator().manual_seed(0))
+    greedy = logits.argmax(-1)
+    assert torch.equal(sample(logits, SamplingConfig(1.0, top_k=1)), greedy)
+    assert torch.equal(sample(logits, SamplingConfig(1.0, top_p=1e-6)), greedy)
+    s = sample(logits, SamplingConfig(1.0, top_k=5), torch.Generator().manual_seed(1))
+    assert all(int(i) in logits[r].topk(5).indices.tolist() for r, i in enumerate(s))
+
+
+def test_generated_audio_decodes_with_codec(tok):
+    model = tiny_model(5)
+    outs = generate(model, tok, prompts()[1:], GenerationConfig(max_new_positions=40, mode="audio",
+                                                                audio=SamplingConfig(1.0), seed=2,
+                                                                max_segment_frames=8))
+    items = [o.audio[0] for o in outs]
+    c = codes_from_items(items, CODEC)
+    assert c.recon.shape[:2] == (2, CODEC.num_recon_codebooks)
+    torch.manual_seed(0)
+    wav = decode_audio(ReasoningCodec(CODEC).eval(), items)
+    assert wav.shape == (2, 1, int(c.lengths.max()))
