@@ -23,12 +23,14 @@ class QuantizerOutput:
         codes: LongTensor ``[B, K, T]``.
         commit_loss: scalar, encoder-side commitment loss.
         codebook_loss: scalar, codebook-side loss.
+        latents: in training, each stage's unit-norm input ``[B, T, d]`` (detached), for code restarts.
     """
 
     quantized: torch.Tensor
     codes: torch.Tensor
     commit_loss: torch.Tensor
     codebook_loss: torch.Tensor
+    latents: list[torch.Tensor] | None = None
 
 
 class VQStage(nn.Module):
@@ -70,12 +72,14 @@ class ResidualVQ(nn.Module):
         codes = []
         commit = x.new_zeros(())
         cb_loss = x.new_zeros(())
+        latents: list[torch.Tensor] = []
         for stage in self.stages[:n_q]:
             idx, z_e = stage.encode(residual)
             codes.append(idx)
             if self.training:
                 z_q = F.embedding(idx, stage.normalized_codebook())
                 zn = F.normalize(z_e, dim=-1)
+                latents.append(zn.detach())
                 commit = commit + F.mse_loss(zn, z_q.detach())
                 cb_loss = cb_loss + F.mse_loss(z_q, zn.detach())
                 z_q = zn + (z_q - zn).detach()
@@ -85,7 +89,7 @@ class ResidualVQ(nn.Module):
             quantized = quantized + out
             residual = residual - out.detach() if self.training else residual - out
         codes_t = torch.stack(codes, dim=1) if codes else x.new_zeros(x.shape[0], 0, x.shape[1], dtype=torch.long)
-        return QuantizerOutput(quantized, codes_t, commit, cb_loss)
+        return QuantizerOutput(quantized, codes_t, commit, cb_loss, latents if self.training else None)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """``codes [B, K, T]`` (K ≤ n_q, first stages) → ``[B, T, D]``."""

@@ -16,7 +16,6 @@ import shutil
 from pathlib import Path
 
 import soundfile as sf
-import torch
 from safetensors.torch import load_file, save_file
 
 from .dataset import read_manifest

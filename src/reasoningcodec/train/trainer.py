@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import math
 import os
 import random
 import time
@@ -53,6 +52,8 @@ class TrainConfig:
     commit_weight: float = 0.25
     codebook_weight: float = 1.0
     text_weight: float = 1.0
+    reasoning_mel_weight: float = 1.0  # the reasoning tokens alone must predict each window's coarse log-mel
+    revive_every: int = 50  # restart dead VQ codes every N steps (0: never)
     align_every: int = 4
     align_batch: int = 8
     align_max_seconds: float = 6.0
@@ -88,6 +89,11 @@ class TrainModel(nn.Module):
         super().__init__()
         self.codec = codec
         self.text_head = text_head
+        c = codec.config
+        self.sub = c.reasoning_stride // c.reasoning_substride
+        # reasoning window → its coarse log-mel (sub-steps × mels): makes the 5 Hz tokens informative
+        self.reasoning_mel = nn.Sequential(nn.Linear(c.reasoning_dim, 512), nn.GELU(),
+                                           nn.Linear(512, self.sub * c.n_mels))
 
     def forward(self, wav: torch.Tensor, n_q: int | None, text_wav: torch.Tensor | None = None,
                 text_lens: torch.Tensor | None = None, tokens: torch.Tensor | None = None
@@ -97,6 +103,14 @@ class TrainModel(nn.Module):
         y, st = c.decode_latent(out.recon)
         y = torch.cat([y, c.flush(st)], dim=1)
         losses = dict(out.losses)
+        self.last_quantizers = out.quantizer_outputs
+        if out.reasoning.shape[1] > 0:
+            cfg = c.config
+            mel, _ = c.mel(wav)
+            b, nr = out.reasoning.shape[:2]
+            target = mel[:, : nr * cfg.reasoning_stride].reshape(b, nr, self.sub, cfg.reasoning_substride, cfg.n_mels)
+            target = target.mean(3).reshape(b, nr, -1)
+            losses["reasoning_mel"] = torch.nn.functional.l1_loss(self.reasoning_mel(out.reasoning), target.detach())
         if text_wav is not None:
             mel, _ = c.mel(text_wav)
             r_pre, _ = c.reasoning_encoder(mel)
@@ -139,7 +153,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
     d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.8, 0.99), weight_decay=0.0)
     state = {"step": 0, "audio_seconds": 0.0, "train_seconds": 0.0, "best_val": None}
     fresh_opt_step = 0  # re-warm the learning rate when the optimizer state is new
-    modules = {"codec": codec, "text_head": text_head, "disc": disc}
+    modules = {"codec": codec, "text_head": text_head, "disc": disc, "aux": model.reasoning_mel}
     if (last / "state.json").exists():
         disc_ok = ckpt.load_modules(last / "modules.safetensors", modules, skip_mismatch=("disc",))
         ckpt.load_optimizer(last / "optim.safetensors", {"g": g_opt, "d": d_opt} if disc_ok else {"g": g_opt})
@@ -183,6 +197,9 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
     bar = tqdm(total=cfg.steps, initial=state["step"], disable=quiet or rank != 0, desc="train", unit="step")
     model.train()
     disc.train()
+    from .revive import CodeReviver
+
+    reviver = CodeReviver(every=cfg.revive_every or 1)
     manifest_mtime = (corpus / "manifest.tsv").stat().st_mtime
     while state["step"] < cfg.steps:
         step = state["step"]
@@ -229,6 +246,8 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         total = total + cfg.codebook_weight * (losses["recon_codebook"] + losses["reasoning_codebook"])
         if "text" in losses:
             total = total + cfg.text_weight * losses["text"]
+        if "reasoning_mel" in losses:
+            total = total + cfg.reasoning_mel_weight * losses["reasoning_mel"]
         if use_gan:
             scores, feats = ddp_disc(torch.cat([real, fake]))
             b = wav.shape[0]
@@ -241,6 +260,14 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         total.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         g_opt.step()
+        if cfg.revive_every:
+            for name, qo in model.last_quantizers.items():
+                vq = codec.reasoning_vq if name == "reasoning" else codec.recon_vq
+                reviver.observe(name, vq, qo)
+                reviver.maybe_revive(step + 1, name, vq)
+                if world > 1 and (step + 1) % reviver.every == 0:  # keep replicas identical
+                    for stage in vq.stages:
+                        dist.broadcast(stage.codebook.data, 0)
         if not torch.isfinite(total):
             raise FloatingPointError(f"non-finite loss at step {step}: { {k: float(v) for k, v in losses.items()} }")
         dt = time.time() - t0
@@ -253,10 +280,14 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
                    "sec_per_step": round(dt, 3), "audio_s_per_s": round(wav.numel() * world / codec_cfg.sample_rate / dt, 2),
                    "gnorm": round(float(gnorm), 3), "total": round(float(total.detach()), 4)}
             row.update({k: round(float(v.detach()), 4) for k, v in losses.items()})
+            row.update({f"revived_{k}": v for k, v in reviver.revived.items()})
             keys = ["step", "time", "audio_h", "sec_per_step", "audio_s_per_s", "gnorm", "total", "mel", "adv", "fm",
-                    "disc", "text", "recon_commit", "recon_codebook", "reasoning_commit", "reasoning_codebook"]
+                    "disc", "text", "recon_commit", "recon_codebook", "reasoning_commit", "reasoning_codebook",
+                    "reasoning_mel", "revived_reasoning", "revived_recon"]
             if writer is None:
                 writer = csv.DictWriter(log_f, fieldnames=keys + ["val_mel"], extrasaction="ignore")
+                if not new_log and log_path.read_text().splitlines()[0].count(",") != len(keys):
+                    log_f.write(",".join(keys + ["val_mel"]) + "\n")  # columns changed: new header
                 if new_log:
                     writer.writeheader()
             writer.writerow(row)

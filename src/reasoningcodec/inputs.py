@@ -1,0 +1,72 @@
+"""Validation and conversion of user audio input for :meth:`ReasoningCodec.encode`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import audio as audio_io
+from .errors import AudioError
+
+
+def prepare_audio(wav: Any, model_rate: int, device: torch.device, sample_rate: int | None = None,
+                  lengths: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate and convert input to ``([B, T] float on the model device, lengths [B])``.
+
+    Accepts a path, a numpy array or a tensor of shape ``[T]``, ``[B, T]`` or ``[B, C, T]``
+    (channels are averaged: the model is mono). ``sample_rate`` resamples to the model rate.
+    """
+    if isinstance(wav, (str, bytes)) or hasattr(wav, "__fspath__"):
+        if isinstance(wav, bytes):
+            raise AudioError("expected a path, array or tensor, got bytes (use reasoningcodec.decompress)")
+        data, sr = audio_io.load(wav)
+        if sample_rate is not None and int(sample_rate) != sr:
+            raise AudioError(f"sample_rate={sample_rate} given but {wav} is at {sr} Hz")
+        wav, sample_rate = data[None], sr
+    if isinstance(wav, np.ndarray):
+        if wav.dtype.kind not in "fiu":
+            raise AudioError(f"audio array must be numeric, got dtype {wav.dtype}")
+        if wav.dtype.kind in "iu":
+            wav = wav.astype(np.float32) / float(np.iinfo(wav.dtype).max + 1)
+        wav = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
+    if not isinstance(wav, torch.Tensor):
+        raise AudioError(f"expected a path, numpy array or torch tensor, got {type(wav).__name__}")
+    if not (wav.is_floating_point() or wav.dtype in (torch.int16, torch.int32)):
+        raise AudioError(f"audio tensor must be floating point or int16/int32, got {wav.dtype}")
+    if not wav.is_floating_point():
+        wav = wav.float() / (32768.0 if wav.dtype == torch.int16 else 2147483648.0)
+    if wav.dim() == 1:
+        wav = wav[None]
+    elif wav.dim() == 3:
+        if wav.shape[1] == 0:
+            raise AudioError("audio has 0 channels")
+        wav = wav.mean(dim=1)
+    elif wav.dim() != 2:
+        raise AudioError(f"audio must have shape [T], [B, T] or [B, C, T]; got {wav.dim()}-D shape "
+                         f"{tuple(wav.shape)}")
+    if wav.shape[0] == 0 or wav.shape[1] == 0:
+        raise AudioError(f"audio is empty (shape {tuple(wav.shape)})")
+    wav = wav.float()
+    if lengths is None:
+        lens = torch.full((wav.shape[0],), wav.shape[1], dtype=torch.long)
+    else:
+        lens = torch.as_tensor(lengths, dtype=torch.long).reshape(-1).cpu()
+        if lens.numel() != wav.shape[0]:
+            raise AudioError(f"lengths has {lens.numel()} entries for a batch of {wav.shape[0]}")
+        if bool((lens < 1).any()) or bool((lens > wav.shape[1]).any()):
+            raise AudioError(f"lengths must be in 1..{wav.shape[1]}, got {lens.tolist()}")
+    mask = torch.arange(wav.shape[1])[None] < lens[:, None]
+    wav = torch.where(mask.to(wav.device), wav, torch.zeros((), device=wav.device))
+    audio_io.check_finite(wav)
+    if sample_rate is not None:
+        sr = audio_io.check_sample_rate(sample_rate)
+        if sr != model_rate:
+            res = audio_io.resample(wav.detach().cpu().numpy(), sr, model_rate)
+            ratio = model_rate / sr
+            lens = torch.clamp((lens.double() * ratio).round().long(), min=1, max=res.shape[-1])
+            wav = torch.from_numpy(res)
+            mask = torch.arange(wav.shape[1])[None] < lens[:, None]
+            wav = torch.where(mask, wav, torch.zeros(()))
+    return wav.to(device), lens
