@@ -292,7 +292,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
                     writer.writeheader()
             writer.writerow(row)
             log_f.flush()
-            bar.set_postfix(mel=f"{float(l_mel):.3f}", text=f"{float(losses.get('text', 0)):.2f}")
+            bar.set_postfix(mel=f"{float(l_mel.detach()):.3f}", text=f"{float(losses.get('text', torch.zeros(())).detach()):.2f}")
         if rank == 0 and val_batch is not None and state["step"] % cfg.val_every == 0:
             v = _validate(codec, mel_loss, val_batch)
             if writer is not None:
