@@ -21,6 +21,7 @@ class CausalDepthwiseConv(nn.Module):
     def __init__(self, dim: int, kernel_size: int) -> None:
         super().__init__()
         self.kernel_size = kernel_size
+        self.short = 32  # frames: below this, taps are cheaper than a conv1d call
         self.weight = nn.Parameter(torch.randn(dim, 1, kernel_size) / kernel_size**0.5)
         self.bias = nn.Parameter(torch.zeros(dim))
 
@@ -32,8 +33,15 @@ class CausalDepthwiseConv(nn.Module):
         if t == 0:
             return x, state
         full = torch.cat([state, x], dim=1)  # [B, K-1+T, C]
-        y = F.conv1d(full.transpose(1, 2), self.weight.to(x.dtype), self.bias.to(x.dtype), groups=c)
         new_state = full[:, full.shape[1] - (k - 1):] if k > 1 else full[:, :0]
+        if t <= self.short:
+            # streaming-sized inputs: explicit taps avoid conv1d's per-call overhead (~1 ms on CPU)
+            w = self.weight[:, 0].to(x.dtype)  # [C, K]
+            y = full[:, 0:t] * w[:, 0]
+            for i in range(1, k):
+                y = y + full[:, i:i + t] * w[:, i]
+            return y + self.bias.to(x.dtype), new_state
+        y = F.conv1d(full.transpose(1, 2), self.weight.to(x.dtype), self.bias.to(x.dtype), groups=c)
         return y.transpose(1, 2), new_state
 
 
