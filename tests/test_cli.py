@@ -76,6 +76,18 @@ def test_multichunk_tokens_equal_whole_and_seek(codec_cpu):
     assert stats.chunks_decoded == [0] and stats.context_chunks == []
 
 
+def test_seek_with_chunks_shorter_than_decoder_context(codec_cpu):
+    x = signal(24000 * 4, seed=12).numpy()
+    data = rc.compress(x, codec_cpu, chunk_seconds=0.4)  # 5 frames per chunk < 15 frames of context
+    reader = open_reader(io.BytesIO(data), codec_cpu)
+    ref = codec_cpu.decode(codec_cpu.encode(torch.from_numpy(x)))[0].numpy()
+    stats = DecodeStats([], [])
+    a, b = 24000 * 3 + 11, 24000 * 3 + 4000  # inside chunk 7 = [67200, 76800)
+    part = np.concatenate(list(decode_range(reader, codec_cpu, a, b, stats)), axis=1)
+    assert stats.chunks_decoded == [7] and stats.context_chunks == [4, 5, 6]
+    assert np.abs(part - ref[:, a:b]).max() <= 1e-4
+
+
 def test_cli_seek(tmp_path, model_dir, codec_cpu):
     x = signal(24000 * 5, seed=9).numpy()
     wav, rcf, out = tmp_path / "in.wav", tmp_path / "x.rc", tmp_path / "part.wav"

@@ -253,11 +253,15 @@ def decode_range(reader: RcReader, codec: Any, start: int = 0, end: int | None =
     needed = reader.chunks_for_range(start, end)
     first = needed[0]
     state = None
-    if first > 0:  # warm the decoder up on the tail of the previous chunk
-        stats.context_chunks.append(first - 1)
-        prev = reader.read_chunk(first - 1)
-        k = min(decoder_context_frames(codec), prev.recon.shape[-1])
-        warm = torch.from_numpy(prev.recon[..., -k:]).to(codec.device)
+    if first > 0:  # warm the decoder up on the frames just before the first needed chunk
+        need = decoder_context_frames(codec)
+        tails: list[np.ndarray] = []
+        j = first - 1
+        while j >= 0 and sum(t.shape[-1] for t in tails) < need:  # short chunks: go further back
+            stats.context_chunks.insert(0, j)
+            tails.insert(0, reader.read_chunk(j).recon)
+            j -= 1
+        warm = torch.from_numpy(np.concatenate(tails, axis=-1)[..., -need:]).to(codec.device)
         with torch.no_grad():
             _, state = codec.decode_frames(warm, None)
     overlap = c.n_fft - c.hop_length
