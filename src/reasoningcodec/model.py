@@ -269,7 +269,7 @@ class ReasoningCodec(nn.Module):
                       ) -> tuple[torch.Tensor, DecoderState]:
         """Reconstruction codes ``[B, K, N]`` → final samples and state (see :meth:`decode_latent`)."""
         self._check_codes(recon_codes, self.config.num_recon_codebooks, self.config.recon_codebook_size, "recon")
-        z = self.recon_vq.decode(recon_codes)
+        z = self.recon_vq.decode(recon_codes.to(self.device))  # checked before the move: no device sync
         return self.decode_latent(z, state)
 
     def flush(self, state: DecoderState) -> torch.Tensor:
@@ -333,7 +333,7 @@ class ReasoningCodec(nn.Module):
         own length are zero)."""
         if not isinstance(codes, Codes):
             raise TypeError(f"decode expects a Codes object, got {type(codes).__name__}")
-        q = codes.recon.to(self.device)
+        q = codes.recon
         y, st = self.decode_frames(q, None)
         y = torch.cat([y, self.flush(st)], dim=1)
         lens = codes.lengths.cpu()
@@ -349,8 +349,13 @@ class ReasoningCodec(nn.Module):
             raise ValueError(f"{name} codes must be [B, K, T], got shape {tuple(codes.shape)}")
         if not 1 <= codes.shape[1] <= k_max:
             raise ValueError(f"{name} codes have {codes.shape[1]} codebooks; the model has 1..{k_max}")
-        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= size):
-            raise ValueError(f"{name} codes must lie in 0..{size - 1}")
+        # value range: checked where it is free of a device sync (codes on the CPU, where user codes
+        # come from); codes already on an accelerator come from the encoder and are trusted, so that
+        # streaming on CUDA does not wait for the device on every frame
+        if codes.numel() and codes.device.type == "cpu":
+            lo, hi = torch.aminmax(codes)
+            if int(lo) < 0 or int(hi) >= size:
+                raise ValueError(f"{name} codes must lie in 0..{size - 1}")
 
     # ------------------------------------------------------------------ streaming
     def stream_encoder(self, batch_size: int = 1, n_q: int | None = None) -> "StreamEncoder":

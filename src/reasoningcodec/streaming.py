@@ -141,7 +141,7 @@ class StreamDecoder:
             self._limit = max(self._limit or 0, int(codes.lengths.max()))
         if recon.shape[-1] == 0:
             return torch.zeros(self.batch_size, 1, 0, device=self.codec.device)
-        y, self._state = self.codec.decode_frames(recon.to(self.codec.device), self._state)
+        y, self._state = self.codec.decode_frames(recon, self._state)
         return self._cap(y)
 
     def _cap(self, y: torch.Tensor) -> torch.Tensor:
