@@ -23,6 +23,7 @@ class Clip:
     category: str
     duration: float
     text: str
+    transcript: str = ""
 
 
 def read_manifest(root: Path, split: str) -> list[Clip]:
@@ -32,7 +33,7 @@ def read_manifest(root: Path, split: str) -> list[Clip]:
             if row["split"] != split:
                 continue
             clips.append(Clip(root / row["path"], row["source"], row["category"], float(row["duration_s"]),
-                              row.get("analysis_text", "")))
+                              row.get("analysis_text", ""), row.get("transcript", "") or ""))
     return clips
 
 
@@ -105,9 +106,10 @@ def crop_batch(store: ClipStore, sampler: Sampler, batch: int, seg: int, rng: np
 
 
 def text_batch(store: ClipStore, sampler: Sampler, batch: int, hop: int, max_samples: int,
-               rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Whole clips with analysis text: ``([B, T] padded to a multiple of hop, lengths [B], texts)``."""
-    xs, texts = [], []
+               rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, list[str], list[str]]:
+    """Whole clips with analysis text: ``([B, T] padded to a multiple of hop, lengths [B], texts, transcripts)``
+    (a transcript is "" where the clip has none)."""
+    xs, texts, transcripts = [], [], []
     while len(xs) < batch:
         c = sampler.pick()
         if not c.text:
@@ -116,9 +118,10 @@ def text_batch(store: ClipStore, sampler: Sampler, batch: int, hop: int, max_sam
         peak = float(np.abs(x).max()) + 1e-6
         xs.append(x / peak * 10 ** (rng.uniform(-12, -1) / 20))
         texts.append(c.text)
+        transcripts.append(c.transcript)
     t = max(len(x) for x in xs)
     t = -(-t // hop) * hop
     out = np.zeros((batch, t), dtype=np.float32)
     for i, x in enumerate(xs):
         out[i, : len(x)] = x
-    return torch.from_numpy(out), torch.tensor([len(x) for x in xs]), texts
+    return torch.from_numpy(out), torch.tensor([len(x) for x in xs]), texts, transcripts

@@ -30,7 +30,7 @@ from . import checkpoint as ckpt
 from .dataset import ClipStore, Sampler, crop_batch, read_manifest, text_batch
 from .discriminators import Discriminators
 from .losses import MultiResolutionMelLoss, discriminator_loss, feature_matching_loss, generator_loss
-from .text_head import TextHead, encode_texts
+from .text_head import TextHead, TranscriptCTC, encode_texts, encode_transcripts
 
 
 @dataclass
@@ -53,6 +53,7 @@ class TrainConfig:
     codebook_weight: float = 1.0
     text_weight: float = 1.0
     reasoning_mel_weight: float = 1.0  # the reasoning tokens alone must predict each window's coarse log-mel
+    ctc_weight: float = 1.0  # each reasoning window must spell out its transcript bytes (CTC; clips with transcripts)
     revive_every: int = 50  # restart dead VQ codes every N steps (0: never)
     align_every: int = 4
     align_batch: int = 8
@@ -94,9 +95,11 @@ class TrainModel(nn.Module):
         # reasoning window → its coarse log-mel (sub-steps × mels): makes the 5 Hz tokens informative
         self.reasoning_mel = nn.Sequential(nn.Linear(c.reasoning_dim, 512), nn.GELU(),
                                            nn.Linear(512, self.sub * c.n_mels))
+        self.ctc = TranscriptCTC(c.reasoning_dim)
 
     def forward(self, wav: torch.Tensor, n_q: int | None, text_wav: torch.Tensor | None = None,
-                text_lens: torch.Tensor | None = None, tokens: torch.Tensor | None = None
+                text_lens: torch.Tensor | None = None, tokens: torch.Tensor | None = None,
+                ctc_targets: torch.Tensor | None = None, ctc_lens: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         c = self.codec
         out, _ = c.encode_frames(wav, None, n_q)
@@ -118,6 +121,8 @@ class TrainModel(nn.Module):
             n_win = -(-text_lens // c.config.reasoning_hop)
             mask = torch.arange(r_pre.shape[1], device=wav.device)[None] < n_win.to(wav.device)[:, None]
             losses["text"] = self.text_head(rq.quantized, mask, tokens)
+            if ctc_targets is not None:
+                losses["ctc"] = self.ctc(rq.quantized, n_win.to(wav.device), ctc_targets, ctc_lens)
             losses["reasoning_commit"] = losses["reasoning_commit"] + rq.commit_loss
             losses["reasoning_codebook"] = losses["reasoning_codebook"] + rq.codebook_loss
         return y, losses
@@ -153,7 +158,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
     d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.8, 0.99), weight_decay=0.0)
     state = {"step": 0, "audio_seconds": 0.0, "train_seconds": 0.0, "best_val": None}
     fresh_opt_step = 0  # re-warm the learning rate when the optimizer state is new
-    modules = {"codec": codec, "text_head": text_head, "disc": disc, "aux": model.reasoning_mel}
+    modules = {"codec": codec, "text_head": text_head, "disc": disc, "aux": model.reasoning_mel, "ctc": model.ctc}
     if (last / "state.json").exists():
         disc_ok = ckpt.load_modules(last / "modules.safetensors", modules, skip_mismatch=("disc",))
         ckpt.load_optimizer(last / "optim.safetensors", {"g": g_opt, "d": d_opt} if disc_ok else {"g": g_opt})
@@ -221,9 +226,11 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             n_q = random.randint(1, codec_cfg.num_recon_codebooks)
         text_args: tuple = ()
         if cfg.align_every and step % cfg.align_every == 0 and text_sampler.sources:
-            tw, tl, texts = text_batch(store, text_sampler, cfg.align_batch, codec_cfg.reasoning_hop,
-                                       int(cfg.align_max_seconds * codec_cfg.sample_rate), rng)
+            tw, tl, texts, transcripts = text_batch(store, text_sampler, cfg.align_batch, codec_cfg.reasoning_hop,
+                                                    int(cfg.align_max_seconds * codec_cfg.sample_rate), rng)
             text_args = (tw.to(device), tl, encode_texts(texts, 200).to(device))
+            if cfg.ctc_weight > 0:
+                text_args = text_args + encode_transcripts(transcripts)
         y_hat, losses = ddp_model(wav, n_q, *text_args)
         use_gan = step >= cfg.gan_start
         real, fake = wav, y_hat
@@ -246,6 +253,8 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         total = total + cfg.codebook_weight * (losses["recon_codebook"] + losses["reasoning_codebook"])
         if "text" in losses:
             total = total + cfg.text_weight * losses["text"]
+        if "ctc" in losses:
+            total = total + cfg.ctc_weight * losses["ctc"]
         if "reasoning_mel" in losses:
             total = total + cfg.reasoning_mel_weight * losses["reasoning_mel"]
         if use_gan:
@@ -283,7 +292,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             row.update({f"revived_{k}": v for k, v in reviver.revived.items()})
             keys = ["step", "time", "audio_h", "sec_per_step", "audio_s_per_s", "gnorm", "total", "mel", "adv", "fm",
                     "disc", "text", "recon_commit", "recon_codebook", "reasoning_commit", "reasoning_codebook",
-                    "reasoning_mel", "revived_reasoning", "revived_recon"]
+                    "reasoning_mel", "ctc", "revived_reasoning", "revived_recon"]
             if writer is None:
                 writer = csv.DictWriter(log_f, fieldnames=keys + ["val_mel"], extrasaction="ignore")
                 if not new_log and log_path.read_text().splitlines()[0].count(",") != len(keys):
