@@ -20,8 +20,17 @@ Quick tour::
     out = ul.generate(model, tok, [sent], ul.GenerationConfig(mode="audio", max_new_positions=64))
     wav = ul.decode_audio(codec, out[0].audio)      # codec: a reasoningcodec.ReasoningCodec
 
-Training: ``python -m uniaudio_lm.train`` (stages 1-4, DDP via torchrun). Tokenizer rebuild:
-``python -m uniaudio_lm.tokenizer train``.
+Every task of the paper is in :data:`uniaudio_lm.registry.TASKS` (layout, prompts, data recipe) and has
+a function here, on a trained :class:`Pipeline` (``uniaudio_lm.load()``; see :mod:`uniaudio_lm.api`)::
+
+    ul.asr("speech.wav")                                   # → str
+    ul.tts("你好", language="zh")                          # → float32 [T] at 24 kHz
+    ul.fewshot_classify([("a.wav", "dog"), ("b.wav", "cat")], "q.wav")
+
+The same tasks on the command line: ``uniaudio list``, ``uniaudio tts "hello" -o out.wav``.
+
+Training: ``python -m uniaudio_lm.train`` (stages 1-4, DDP via torchrun); install the result with
+``uniaudio install <out_dir>/model``. Tokenizer rebuild: ``python -m uniaudio_lm.tokenizer train``.
 """
 
 import warnings
@@ -42,6 +51,12 @@ from .stages import STAGES, BucketBatcher, StageConfig  # noqa: E402
 from .tasks import TASK_PROMPTS, Example  # noqa: E402
 from .tokenizer import FIELD_TAGS, SPECIAL_TOKENS, TextTokenizer, default_tokenizer  # noqa: E402
 from .vocab import AudioVocab, Special  # noqa: E402
+from .registry import TASKS, TaskError, TaskSpec  # noqa: E402
+from .pipeline import Pipeline, install, load, score  # noqa: E402
+from .api import (asr, audio_caption, audio_qa, continue_audio, continue_text, denoise, dysarthric_asr,  # noqa: E402
+                  fewshot_classify, fewshot_denoise, fewshot_scores, fewshot_vc, instruct_tts, lyric_recognition,
+                  music_caption, reason_to_recon, recon_to_reason, separate, song, speech_edit, speech_sound,
+                  spoken_qa, spoken_qa_speech, text_to_music, text_to_sound, tts, voice_tts, yue_asr)
 
 __version__ = "0.1.0"
 
@@ -52,4 +67,10 @@ __all__ = [
     "TaskPrompt", "TextField", "TextTokenizer", "UniAudioConfig", "UniAudioLM", "VoicePrompt", "build",
     "codes_from_items", "collate", "decode_audio", "default_tokenizer", "drop_conditions", "from_hf_llama",
     "generate", "load_checkpoint", "parse", "sample", "save_checkpoint", "__version__",
+    # tasks
+    "Pipeline", "TASKS", "TaskError", "TaskSpec", "install", "load", "score",
+    "asr", "audio_caption", "audio_qa", "continue_audio", "continue_text", "denoise", "dysarthric_asr",
+    "fewshot_classify", "fewshot_denoise", "fewshot_scores", "fewshot_vc", "instruct_tts", "lyric_recognition",
+    "music_caption", "reason_to_recon", "recon_to_reason", "separate", "song", "speech_edit", "speech_sound",
+    "spoken_qa", "spoken_qa_speech", "text_to_music", "text_to_sound", "tts", "voice_tts", "yue_asr",
 ]

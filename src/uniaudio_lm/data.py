@@ -4,14 +4,27 @@ A source is a callable ``rng -> Example`` (random access with replacement), so t
 step is a pure function of ``(seed, rank, step)`` and training resumes exactly.
 
 Manifest lines (one JSON object each; code files are safetensors with ``reasoning [Kr, Tr]`` and
-``recon [Kq, Tq]`` LongTensors, e.g. written from :meth:`reasoningcodec.ReasoningCodec.encode`)::
+``recon [Kq, Tq]`` LongTensors, e.g. written from :meth:`reasoningcodec.ReasoningCodec.encode`). ``task``
+is any name of :data:`uniaudio_lm.registry.TASKS`; the other keys are that task's fields (see
+:mod:`uniaudio_lm.registry`), with code files for ``codes`` (the ``audio`` field), ``source``, ``second``,
+``prefix`` and ``voice`` (its reconstruction codes); keys a task does not use (``id``, ``duration``...)
+are ignored::
 
     {"task": "asr", "codes": "clips/0001.safetensors", "text": "hello world"}
-    {"task": "tts", "codes": "clips/0002.safetensors", "text": "read this"}
+    {"task": "tts", "codes": "clips/0002.safetensors", "text": "你好", "language": "zh"}
     {"task": "voice_tts", "codes": "a.safetensors", "voice": "b.safetensors", "caption": "...", "text": "..."}
     {"task": "denoise", "codes": "clean.safetensors", "source": "noisy.safetensors"}
+    {"task": "separation", "source": "mix.safetensors", "codes": "speech.safetensors", "second": "noise.safetensors"}
     {"task": "audio_qa", "codes": "x.safetensors", "question": "...", "text": "the answer"}
-    {"task": "continue", "codes": "x.safetensors"}     # also reason_to_recon, recon_to_reason
+    {"task": "speech_edit", "source": "a.safetensors", "instruction": "...", "codes": "edited.safetensors"}
+    {"task": "audio_only", "codes": "x.safetensors"}     # also reason_to_recon, recon_to_reason
+    {"task": "fewshot_classify", "demos": [{"codes": "a.safetensors", "label": "dog"},
+                                           {"codes": "b.safetensors", "label": "cat"}],
+     "codes": "q.safetensors", "text": "dog"}
+    {"task": "fewshot_denoise", "demos": [{"source": "noisy1.safetensors", "codes": "clean1.safetensors"}],
+     "source": "noisy2.safetensors", "codes": "clean2.safetensors"}       # fewshot_vc alike
+
+Older names still work: ``continue`` (audio_only), ``lyric`` (lyric_recognition), ``caption`` (audio_caption).
 """
 
 from __future__ import annotations
@@ -20,11 +33,13 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from safetensors.torch import load_file
 
+from . import registry
+from .registry import TaskError
 from .sentence import AudioItem
 from .tasks import (Audio, Example, audio_only, few_shot, generation, reason_to_recon, recon_to_reason, text_only,
                     understanding)
@@ -33,9 +48,9 @@ from .vocab import AudioVocab
 
 ExampleSource = Callable[[random.Random], Example]
 
-UNDERSTANDING = ("asr", "yue_asr", "lyric", "caption", "spoken_qa", "audio_qa")
-GENERATION = ("tts", "instruct_tts", "voice_tts", "text_to_sound", "text_to_music", "song", "speech_sound",
-              "speech_edit", "denoise")
+#: Registry tasks of the understanding / generation kinds.
+UNDERSTANDING = tuple(n for n, s in registry.TASKS.items() if s.kind == "understanding")
+GENERATION = tuple(n for n, s in registry.TASKS.items() if s.kind == "generation")
 
 
 class TextLines:
@@ -103,13 +118,32 @@ def _default_text() -> TextLines:
 
 
 class Manifest:
-    """Examples of one kind from a JSONL manifest (see the module docstring)."""
+    """Examples of one kind from a JSONL manifest (see the module docstring), built by the registry's
+    task builders. Rows are checked when the manifest is read: an unknown task or a missing field is a
+    :class:`~uniaudio_lm.registry.TaskError` naming the line."""
 
     def __init__(self, path: str | Path, kind: str) -> None:
-        self.root = Path(path).parent
-        rows = [json.loads(ln) for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
-        self.rows = [r for r in rows if _kind_of(r["task"]) == kind]
+        self.path = Path(path)
+        self.root = self.path.parent
         self.kind = kind
+        self.rows: list[dict[str, Any]] = []
+        for n, ln in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+            if not ln.strip():
+                continue
+            where = f"{self.path}:{n}"
+            try:
+                row = json.loads(ln)
+            except json.JSONDecodeError as e:
+                raise TaskError(f"{where}: not a JSON object ({e.msg})") from None
+            if not isinstance(row, dict) or "task" not in row:
+                raise TaskError(f"{where}: a manifest row is a JSON object with a 'task' key")
+            try:
+                spec = registry.get(row["task"])
+                _check_row(spec, row)
+            except TaskError as e:
+                raise TaskError(f"{where}: {e}") from None
+            if spec.kind == kind:
+                self.rows.append(row)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -118,30 +152,41 @@ class Manifest:
         t = load_file(str(self.root / name))
         return t["reasoning"].long(), t["recon"].long()
 
+    def fields(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A manifest row → the keyword fields of its task's builder (code files loaded)."""
+        spec = registry.get(row["task"])
+        out: dict[str, Any] = {}
+        for f in spec.fields:
+            key = "codes" if f == "audio" else f
+            if key not in row or row[key] is None:
+                continue
+            v = row[key]
+            if f in _AUDIO_FIELDS:
+                v = self._codes(v)
+            elif f == "voice":
+                v = self._codes(v)[1]
+            elif f == "demos":
+                v = [(self._codes(d["codes"]), str(d["label"])) if "label" in d
+                     else (self._codes(d["source"]), self._codes(d["codes"])) for d in v]
+            out[f] = v
+        return out
+
     def __call__(self, rng: random.Random) -> Example:
         r = self.rows[rng.randrange(len(self.rows))]
-        task, audio = r["task"], self._codes(r["codes"])
-        if task == "continue":
-            return audio_only(audio, rng)
-        if task == "reason_to_recon":
-            return reason_to_recon(audio, rng)
-        if task == "recon_to_reason":
-            return recon_to_reason(audio, rng)
-        if task in UNDERSTANDING:
-            return understanding(task, audio, r["text"], rng, question=r.get("question"))
-        voice = self._codes(r["voice"])[1] if "voice" in r else None
-        source = self._codes(r["source"]) if "source" in r else None
-        return generation(task, audio, rng, text=r.get("text"), caption=r.get("caption"), lyric=r.get("lyric"),
-                          voice=voice, source=source, instruction=r.get("instruction"))
+        return registry.get(r["task"]).example(rng=rng, **self.fields(r))
 
 
-def _kind_of(task: str) -> str:
-    if task in UNDERSTANDING:
-        return "understanding"
-    if task in GENERATION:
-        return "generation"
-    if task in ("reason_to_recon", "recon_to_reason"):
-        return "translation"
-    if task == "continue":
-        return "audio"
-    raise ValueError(f"unknown manifest task {task!r}")
+_AUDIO_FIELDS = ("audio", "source", "second", "prefix")
+
+
+def _check_row(spec: registry.TaskSpec, row: dict[str, Any]) -> None:
+    missing = [f for f in spec.conditions + spec.targets if row.get("codes" if f == "audio" else f) is None]
+    if missing:
+        keys = ["codes" if f == "audio" else f for f in missing]
+        raise TaskError(f"task {spec.name!r} rows need the key(s) {keys}")
+    demos = row.get("demos")
+    if "demos" in spec.fields:
+        need = ("codes", "label") if spec.name == "fewshot_classify" else ("source", "codes")
+        if not isinstance(demos, list) or not demos or not all(isinstance(d, dict) and all(k in d for k in need)
+                                                               for d in demos):
+            raise TaskError(f"task {spec.name!r} rows need 'demos': a non-empty list of objects with keys {need}")

@@ -16,7 +16,8 @@ code pairs)::
     voice        a ≈3 s voice prompt: reconstruction codes [Kq, T]
     text         transcription (tts, asr), answer (qa) or class label (fewshot_classify)
     caption      style / sound / music description, or the sound tag of speech_sound
-    lyric, question, instruction, language
+    lyric, question, instruction
+    language     tts: en / zh / yue, song: en / zh (also written cmn, en-us, en-gb); picks the prompt list
     demos        few-shot demonstrations: [(audio, label), ...] or [(input audio, output audio), ...]
 
 Layout strings: segments joined by ``·``, ``→`` where the targets begin, ``[x]`` optional,
@@ -101,7 +102,7 @@ class TaskSpec:
         missing = [f for f in need if fields.get(f) is None]
         if missing:
             raise TaskError(f"task {self.name!r} needs the field(s) {missing} (layout: {self.layout})")
-        lang = fields.get("language")
+        lang = T.canonical_language(fields.get("language"))
         if lang is not None and lang not in (self.languages or ("en",)):
             raise TaskError(f"task {self.name!r} supports the languages {list(self.languages or ('en',))}, "
                             f"got {lang!r}")
@@ -111,19 +112,25 @@ class TaskSpec:
     def example(self, rng: random.Random | None = None, **fields: Any) -> Example:
         """A full example (conditions and targets); ``rng`` draws the task prompt (first prompt without)."""
         self._check(fields, self.conditions + self.targets)
-        ex = self.builder(rng=rng, **fields)
+        ex = self.builder(rng=rng, **_canonical(fields))
         ex.task = self.name
         return ex
 
     def prompt(self, rng: random.Random | None = None, **fields: Any) -> Example:
-        """The layout without its targets: the prompt that generation continues."""
-        given = [t for t in self.targets if fields.get(t) is not None]
-        if given:
-            raise TaskError(f"a {self.name!r} prompt leaves out the target field(s) {given}")
+        """The layout without its targets (or without the last of them: separation's second source is
+        generated after the first): the prompt that generation continues."""
+        if self.targets and all(fields.get(t) is not None for t in self.targets):
+            raise TaskError(f"a {self.name!r} prompt leaves out its target field(s) {list(self.targets)}")
         self._check(fields, self.conditions)
-        ex = self.builder(rng=rng, **fields)
+        ex = self.builder(rng=rng, **_canonical(fields))
         ex.task = self.name
         return ex
+
+
+def _canonical(fields: dict[str, Any]) -> dict[str, Any]:
+    if fields.get("language") is None:
+        return fields
+    return {**fields, "language": T.canonical_language(fields["language"])}
 
 
 # ---------------------------------------------------------------- builders

@@ -159,10 +159,18 @@ class Example:
 
 #: Languages with their own prompt lists (``TASK_PROMPTS[f"{task}_{language}"]``); English uses ``task``.
 LANGUAGES = ("en", "zh", "yue")
+#: Other spellings of those languages (ISO 639-3 ``cmn`` for Mandarin, espeak's English voices).
+LANGUAGE_ALIASES = {"cmn": "zh", "zh-cn": "zh", "en-us": "en", "en-gb": "en"}
+
+
+def canonical_language(language: str | None) -> str | None:
+    """``"cmn"`` → ``"zh"``, ``"en-us"`` → ``"en"``...; other values unchanged."""
+    return LANGUAGE_ALIASES.get(language.lower(), language) if isinstance(language, str) else language
 
 
 def prompt_key(task: str, language: str | None = None) -> str:
     """The :data:`TASK_PROMPTS` key of ``task`` in ``language`` (``None`` / ``"en"``: the task itself)."""
+    language = canonical_language(language)
     if language in (None, "en"):
         return task
     key = f"{task}_{language}"

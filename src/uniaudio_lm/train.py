@@ -106,7 +106,7 @@ def build_sources(cfg: TrainConfig, tok: TextTokenizer, mcfg: UniAudioConfig) ->
     text = TextLines(cfg.text_files or None)
     sources: dict[str, list[ExampleSource]] = {"text": [text]}
     for m in cfg.manifests:
-        for kind in ("audio", "translation", "understanding", "generation"):
+        for kind in ("text", "audio", "translation", "understanding", "generation", "fewshot"):
             src = Manifest(m, kind)
             if len(src):
                 sources.setdefault(kind, []).append(src)

@@ -1,0 +1,405 @@
+"""Pipeline: the language model, its text tokenizer and the codec, loaded together; plus the decoding
+helpers that the task functions of :mod:`uniaudio_lm.api` share.
+
+A pipeline folder (default ``uniaudio_lm/pretrained/default/``) holds::
+
+    config.json, model.safetensors    UniAudioLM.save_pretrained
+    pipeline.json                     {"codec_model_id": ..., "tokenizer": "default" | "tokenizer.json",
+                                       "recon_codebooks": n, "format": 1}
+
+``codec_model_id`` names the codec whose tokens the model was trained on; :func:`load` refuses another
+codec. Write a folder with :meth:`Pipeline.save_pretrained` or :func:`install` (from a training run).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from reasoningcodec import AudioError, NoWeightsInstalledError, ReasoningCodec, WeightsError
+from reasoningcodec import audio as audio_io
+
+from .config import UniAudioConfig
+from .generate import GenerationConfig, SamplingConfig, decode_audio, generate, sample
+from .model import IGNORE, UniAudioLM
+from .sentence import AudioItem, Segment, SentenceTensors, TextField, build, collate
+from .tokenizer import TextTokenizer, default_tokenizer
+
+DEFAULT_DIR = Path(__file__).parent / "pretrained" / "default"
+PIPELINE_NAME = "pipeline.json"
+FORMAT = 1
+
+#: An audio input: a path, ``(array, sample_rate)``, or a 1-D float array / tensor at the codec rate.
+AudioInput = Any
+Audio = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class Pipeline:
+    """Everything a task function needs.
+
+    Attributes:
+        model: the language model (put in eval mode on ``device``).
+        tokenizer: its text tokenizer.
+        codec: the :class:`reasoningcodec.ReasoningCodec` whose tokens the model reads and writes.
+        device: where the model and codec run.
+        recon_codebooks: reconstruction codebooks per frame the model uses (default: all the model has).
+    """
+
+    model: UniAudioLM
+    tokenizer: TextTokenizer
+    codec: ReasoningCodec
+    device: torch.device | str = "cpu"
+    recon_codebooks: int | None = None
+
+    def __post_init__(self) -> None:
+        self.device = torch.device(self.device)
+        m, c = self.model.config, self.codec.config
+        if (m.num_reasoning_codebooks, m.reasoning_codebook_size) != (c.num_reasoning_codebooks,
+                                                                      c.reasoning_codebook_size):
+            raise WeightsError(f"the language model reads {m.num_reasoning_codebooks}x{m.reasoning_codebook_size} "
+                               f"reasoning codes, the codec {c.model_id!r} writes {c.num_reasoning_codebooks}x"
+                               f"{c.reasoning_codebook_size}")
+        if m.recon_codebook_size != c.recon_codebook_size:
+            raise WeightsError(f"the language model reads reconstruction codebooks of {m.recon_codebook_size} "
+                               f"codes, the codec {c.model_id!r} has {c.recon_codebook_size}")
+        n = self.recon_codebooks or min(m.num_recon_codebooks, c.num_recon_codebooks)
+        if not 1 <= n <= min(m.num_recon_codebooks, c.num_recon_codebooks):
+            raise WeightsError(f"recon_codebooks={n}, but the model has {m.num_recon_codebooks} and the codec "
+                               f"{c.num_recon_codebooks} reconstruction codebooks")
+        if m.text_vocab_size < self.tokenizer.vocab_size:
+            raise WeightsError(f"the tokenizer has {self.tokenizer.vocab_size} ids, the model's text vocabulary "
+                               f"only {m.text_vocab_size}")
+        self.recon_codebooks = n
+        self.model = self.model.to(self.device).eval()
+        self.codec = self.codec.to(self.device).eval()
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate of every audio output (the codec's, 24 kHz)."""
+        return int(self.codec.sample_rate)
+
+    # ------------------------------------------------------------------ audio ⇄ codes
+    def read_audio(self, audio: AudioInput) -> tuple[np.ndarray, int]:
+        """An audio input → ``(mono float32 [T], sample_rate)`` (channels averaged)."""
+        if isinstance(audio, (str, os.PathLike)):
+            data, sr = audio_io.load(audio)
+        elif isinstance(audio, tuple):
+            if len(audio) != 2:
+                raise AudioError(f"an audio tuple is (array, sample_rate), got {len(audio)} items")
+            data, sr = audio
+            sr = audio_io.check_sample_rate(sr)
+        else:
+            data, sr = audio, self.sample_rate
+        if isinstance(data, torch.Tensor):
+            data = data.detach().cpu().numpy()
+        if not isinstance(data, np.ndarray):
+            raise AudioError(f"expected a path, (array, sample_rate) or a 1-D array, got {type(data).__name__}")
+        if data.dtype.kind in "iu":
+            data = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
+        elif data.dtype.kind != "f":
+            raise AudioError(f"audio array must be numeric, got dtype {data.dtype}")
+        if data.ndim == 2:
+            if data.shape[0] > 16:
+                raise AudioError(f"audio of shape {tuple(data.shape)} looks like [T, C]; pass [C, T] (channels first) "
+                                 "or a 1-D array")
+            data = data.mean(axis=0)  # [C, T] → mono
+        if data.ndim != 1:
+            raise AudioError(f"audio must be a 1-D array [T] or [C, T], got shape {tuple(data.shape)}")
+        data = np.ascontiguousarray(data, dtype=np.float32)
+        audio_io.check_finite(data)
+        return data, int(sr)
+
+    def encode(self, audio: AudioInput) -> Audio:
+        """An audio input → ``(reasoning [Kr, Tr], recon [Kq, Tq])`` LongTensors on the CPU."""
+        data, sr = self.read_audio(audio)
+        codes = self.codec.encode(torch.from_numpy(data)[None], sample_rate=sr, n_q=self.recon_codebooks)
+        return codes.reasoning[0].cpu(), codes.recon[0].cpu()
+
+    def decode(self, item: AudioItem | None) -> np.ndarray:
+        """A generated audio item → float32 waveform ``[T]`` at :attr:`sample_rate` (empty if it has no
+        reconstruction frames)."""
+        if item is None or item.recon is None or item.recon.shape[-1] == 0:
+            return np.zeros(0, dtype=np.float32)
+        return decode_audio(self.codec, [item])[0, 0].numpy().astype(np.float32)
+
+    def frames_for(self, seconds: float) -> int:
+        """Reconstruction frames covering ``seconds``."""
+        if not seconds > 0 or not math.isfinite(seconds):
+            raise ValueError(f"max_seconds must be a positive number, got {seconds}")
+        return max(1, math.ceil(seconds * self.codec.recon_frame_rate))
+
+    # ------------------------------------------------------------------ weights
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """Write a pipeline folder (see the module docstring); the folder is replaced atomically."""
+        d = Path(directory)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}.", dir=str(d.resolve().parent)))
+        try:
+            self.model.save_pretrained(tmp)
+            tok = "default"
+            if self.tokenizer is not default_tokenizer():
+                self.tokenizer.save(tmp / "tokenizer.json")
+                tok = "tokenizer.json"
+            _write_meta(tmp, self.codec.config.model_id, tok, int(self.recon_codebooks or 0))
+            _replace_dir(tmp, d)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+
+
+def _write_meta(d: Path, codec_model_id: str, tokenizer: str, recon_codebooks: int) -> None:
+    meta = {"format": FORMAT, "codec_model_id": codec_model_id, "tokenizer": tokenizer,
+            "recon_codebooks": recon_codebooks}
+    (d / PIPELINE_NAME).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+
+
+def _replace_dir(tmp: Path, d: Path) -> None:
+    old = d.with_name(f".{d.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if d.exists():
+        d.rename(old)
+    tmp.rename(d)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _no_weights_message() -> str:
+    return (f"no trained uniaudio_lm weights are installed yet (expected {DEFAULT_DIR / 'model.safetensors'}); "
+            "train a model with `python -m uniaudio_lm.train recipe.json` (stages 1-4), install it with "
+            "`uniaudio install <out_dir>/model`, or pass a pipeline folder: uniaudio_lm.load(path) / --model DIR")
+
+
+def read_meta(directory: str | os.PathLike) -> dict[str, Any]:
+    """``pipeline.json`` of a pipeline folder, checked."""
+    d = Path(directory)
+    p = d / PIPELINE_NAME
+    if not p.is_file():
+        raise WeightsError(f"{p} is missing: a pipeline folder needs it next to model.safetensors "
+                           "(write one with `uniaudio install`)")
+    try:
+        meta = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise WeightsError(f"{p} is not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("codec_model_id"), str):
+        raise WeightsError(f"{p} must be a JSON object with a string 'codec_model_id'")
+    if meta.get("format", FORMAT) != FORMAT:
+        raise WeightsError(f"{p} has format {meta.get('format')!r}; this version reads format {FORMAT}")
+    return meta
+
+
+def load(path: str | os.PathLike | None = None, device: str | torch.device = "cpu",
+         codec: ReasoningCodec | None = None) -> Pipeline:
+    """Load a pipeline folder (default: the one installed in the package).
+
+    ``codec`` (default: :func:`reasoningcodec.load`, the installed default codec) must be the codec the
+    model was trained with (``pipeline.json``'s ``codec_model_id``).
+    """
+    from safetensors import SafetensorError
+
+    d = Path(path) if path is not None else DEFAULT_DIR
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but no CUDA device is available")
+    if path is not None and not d.is_dir():
+        raise WeightsError(f"pipeline folder not found: {d}")
+    if not (d / "model.safetensors").is_file():
+        if path is None:
+            raise NoWeightsInstalledError(_no_weights_message())
+        raise WeightsError(f"{d} has no model.safetensors (a pipeline folder holds config.json, model.safetensors "
+                           "and pipeline.json)")
+    meta = read_meta(d)
+    if codec is None:
+        import reasoningcodec
+
+        codec = reasoningcodec.load(dev)
+    if codec.config.model_id != meta["codec_model_id"]:
+        raise WeightsError(f"the language model in {d} was trained on tokens of codec {meta['codec_model_id']!r}, "
+                           f"but the codec in use is {codec.config.model_id!r}; install the matching codec or "
+                           "retrain the language model on this codec's tokens")
+    tok_name = meta.get("tokenizer", "default")
+    try:
+        tok = default_tokenizer() if tok_name == "default" else TextTokenizer.load(d / tok_name)
+    except FileNotFoundError as e:
+        raise WeightsError(str(e)) from None
+    try:
+        config = UniAudioConfig.from_json(d / "config.json")
+        model = UniAudioLM.from_pretrained(d, map_location=dev)
+    except FileNotFoundError:
+        raise WeightsError(f"{d / 'config.json'} is missing") from None
+    except (SafetensorError, RuntimeError, ValueError, OSError, TypeError, KeyError) as e:
+        msg = str(e).strip().splitlines()
+        raise WeightsError(f"cannot load the language model in {d}: {msg[0] if msg else type(e).__name__}") from None
+    if config.text_vocab_size < tok.vocab_size:
+        raise WeightsError(f"{d}: the model's text vocabulary ({config.text_vocab_size}) is smaller than the "
+                           f"tokenizer ({tok.vocab_size})")
+    return Pipeline(model, tok, codec, dev, meta.get("recon_codebooks") or None)
+
+
+def install(model_dir: str | os.PathLike, dest: str | os.PathLike | None = None,
+            codec_model_id: str | None = None, recon_codebooks: int | None = None) -> Path:
+    """Make a pipeline folder from ``UniAudioLM.save_pretrained`` output (e.g. ``<train out_dir>/model``).
+
+    ``codec_model_id`` defaults to the installed default codec's; the model's vocabulary is checked
+    against that codec's configuration when it is installed. Returns the folder (default: the package's).
+    """
+    from reasoningcodec import CodecConfig
+    from reasoningcodec.hub import DEFAULT_DIR as CODEC_DIR
+
+    src = Path(model_dir)
+    for name in ("config.json", "model.safetensors"):
+        if not (src / name).is_file():
+            raise WeightsError(f"{src / name} is missing (expected the output of UniAudioLM.save_pretrained, "
+                               "e.g. <train out_dir>/model)")
+    config = UniAudioConfig.from_json(src / "config.json")
+    if codec_model_id is None:
+        if not (CODEC_DIR / "config.json").is_file():
+            raise NoWeightsInstalledError("no default codec is installed; pass codec_model_id / --codec-model-id")
+        cc = CodecConfig.from_json(CODEC_DIR / "config.json")
+        if (config.num_reasoning_codebooks, config.reasoning_codebook_size, config.recon_codebook_size) != (
+                cc.num_reasoning_codebooks, cc.reasoning_codebook_size, cc.recon_codebook_size):
+            raise WeightsError(f"the model in {src} does not read the tokens of the installed codec {cc.model_id!r} "
+                               "(codebook counts or sizes differ); pass the codec it was trained with")
+        codec_model_id = cc.model_id
+    d = Path(dest) if dest is not None else DEFAULT_DIR
+    d.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}.", dir=str(d.resolve().parent)))
+    try:
+        for name in ("config.json", "model.safetensors"):
+            shutil.copyfile(src / name, tmp / name)
+        tok = "default"
+        if (src / "tokenizer.json").is_file():
+            shutil.copyfile(src / "tokenizer.json", tmp / "tokenizer.json")
+            tok = "tokenizer.json"
+        _write_meta(tmp, codec_model_id, tok, int(recon_codebooks or config.num_recon_codebooks))
+        _replace_dir(tmp, d)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return d
+
+
+# ---------------------------------------------------------------- decoding helpers
+def check_length(pipe: Pipeline, st: SentenceTensors, new: int) -> None:
+    """A clear error when prompt + new positions exceed the model's context."""
+    limit = pipe.model.config.max_seq_len
+    if len(st) + new > limit:
+        raise ValueError(f"input too long: the prompt has {len(st)} positions and {new} more may be generated, "
+                         f"but the model handles {limit}; use shorter audio or a smaller limit")
+
+
+def generate_text(pipe: Pipeline, segments: Sequence[Segment], tag: str | None, max_new_tokens: int,
+                  seed: int = 0) -> str:
+    """Greedy text after ``segments``; with ``tag`` the prompt ends with ``<tag>`` and the answer is the
+    text up to the closing tag."""
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+    tok, v = pipe.tokenizer, pipe.model.vocab
+    if tag is None:
+        st = build(segments, tok, v, eot=False)
+    else:
+        full = build([*segments, TextField(tag, "", True)], tok, v, eot=False)
+        st = SentenceTensors(*(getattr(full, f)[:-1] for f in ("text_ids", "audio_ids", "is_audio", "loss_mask",
+                                                                "cond_mask")))
+    check_length(pipe, st, max_new_tokens)
+    out = generate(pipe.model, tok, [st], GenerationConfig(max_new_positions=max_new_tokens, mode="text", seed=seed))
+    ids = out[0].text_ids
+    cut = next((i for i, t in enumerate(ids) if tok.is_special(t)), len(ids))
+    return tok.decode(ids[:cut]).strip()
+
+
+def audio_config(pipe: Pipeline, max_seconds: float, temperature: float, top_k: int | None,
+                 cfg_scale: float | None, seed: int, reasoning_only: bool = False) -> GenerationConfig:
+    """Generation settings for one audio item of at most ``max_seconds`` (with ``reasoning_only``: its
+    reasoning segment alone)."""
+    cap = pipe.frames_for(max_seconds)
+    if reasoning_only:
+        cap = max(1, math.ceil(max_seconds * pipe.codec.reasoning_frame_rate))
+    return GenerationConfig(max_new_positions=2 * cap + 4, audio=SamplingConfig(temperature, top_k),
+                            cfg_scale=cfg_scale, mode="audio", max_segment_frames=cap, seed=seed,
+                            reasoning_only=reasoning_only)
+
+
+def generate_item(pipe: Pipeline, segments: Sequence[Segment], cfg: GenerationConfig) -> AudioItem | None:
+    """The audio item generated after ``segments`` (``None`` if nothing was generated)."""
+    st = build(segments, pipe.tokenizer, pipe.model.vocab, eot=False)
+    check_length(pipe, st, cfg.max_new_positions)
+    out = generate(pipe.model, pipe.tokenizer, [st], cfg)[0]
+    return out.audio[0] if out.audio else None
+
+
+@torch.no_grad()
+def generate_recon(pipe: Pipeline, segments: Sequence[Segment], max_frames: int, sampling: SamplingConfig,
+                   seed: int = 0) -> torch.Tensor:
+    """Reconstruction codes ``[Kq, T]`` that continue ``segments``, which end with a reasoning segment
+    (reasoning → reconstruction translation): ``[BOQ]`` is appended and frames are sampled until
+    ``[EOQ]`` or ``max_frames``."""
+    model, tok = pipe.model, pipe.tokenizer
+    v, K, dev = model.vocab, model.K, pipe.device
+    st = build(segments, tok, v, eot=False)
+    check_length(pipe, st, max_frames + 1)
+    boq = v.special_frame(v.begin_recon)
+    text = torch.cat([st.text_ids, torch.tensor([tok.audio_id])])
+    audio = torch.cat([st.audio_ids, boq[None]])
+    is_audio = torch.cat([st.is_audio, torch.tensor([True])])
+    n = len(text)
+    cache = model.new_cache(1, n + max_frames)
+    valid = torch.ones(1, n, dtype=torch.bool, device=dev)
+    h = model.hidden(text[None].to(dev), audio[None].to(dev), is_audio[None].to(dev), valid, cache).audio_hidden[:, -1]
+    allowed = v.allowed_mask("recon").to(dev)
+    gen = torch.Generator().manual_seed(seed)
+    frames: list[torch.Tensor] = []
+    for _ in range(max_frames):
+        state, lg = model.depth.start(h)
+        codes = []
+        for k in range(K):
+            c = sample(lg.masked_fill(~allowed[k], float("-inf")), sampling, gen)
+            codes.append(c)
+            if k == 0 and int(c) == v.end_recon:
+                break
+            if k + 1 < K:
+                lg = model.depth.step(state, c)
+        if int(codes[0]) == v.end_recon:
+            break
+        frame = torch.stack(codes, 1)  # [1, K]
+        frames.append(frame[0].cpu())
+        one = torch.ones(1, 1, dtype=torch.bool, device=dev)
+        h = model.hidden(torch.full((1, 1), tok.audio_id, device=dev), frame[:, None], one, one,
+                         cache).audio_hidden[:, -1]
+    if not frames:
+        return torch.zeros(pipe.recon_codebooks or 1, 0, dtype=torch.long)
+    return v.frames_to_recon(torch.stack(frames))
+
+
+@torch.no_grad()
+def score(model: UniAudioLM, tokenizer: TextTokenizer, segments: Sequence[Segment]) -> float:
+    """Log-likelihood (nats, summed) of the target positions of ``segments`` under teacher forcing: the
+    text-head targets (tokens, closing tags, the final ``<eot>``) and the audio targets (every codebook
+    the depth transformer predicts; forced ids are skipped)."""
+    if not any(s.target for s in segments):
+        raise ValueError("score needs at least one target segment")
+    model = model.eval()
+    dev = model.text_embed.weight.device
+    batch = collate([build(segments, tokenizer, model.vocab, eot=True)], tokenizer, model.vocab).to(dev)
+    g = model.hidden(batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid)
+    text_sel, labels, audio_sel = model.targets(batch)
+    total = torch.zeros((), dtype=torch.float64, device=dev)
+    if bool(text_sel.any()):
+        lp = model.text_logits(g.text_hidden[:, :-1][text_sel]).float().log_softmax(-1)
+        total += lp.gather(-1, labels[text_sel][:, None]).sum().double()
+    codes = batch.audio_ids[:, 1:][audio_sel]
+    lab = model.audio_labels(codes)
+    keep = lab != IGNORE
+    if bool(keep.any()):
+        lp = model.depth(g.audio_hidden[:, :-1][audio_sel], codes).float().log_softmax(-1)
+        total += lp.gather(-1, lab.clamp(min=0)[..., None])[..., 0][keep].sum().double()
+    return float(total)
