@@ -465,3 +465,18 @@ def test_python_m_uniaudio_lm_error_exit(tmp_path):
     r = subprocess.run([sys.executable, "-m", "uniaudio_lm", "asr", str(tmp_path / "missing.wav")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "audio file not found" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_pipeline_reads_a_prefix_of_the_reasoning_stages(pipe):
+    cfg = ul.UniAudioConfig.preset("tiny", CODEC, text_vocab_size=ul.default_tokenizer().vocab_size,
+                                   num_reasoning_codebooks=1)
+    p1 = ul.Pipeline(ul.UniAudioLM(cfg), ul.default_tokenizer(), pipe.codec)
+    wav = np.random.default_rng(0).standard_normal(24000).astype(np.float32) * 0.1
+    r1, q1 = p1.encode(wav)
+    r2, q2 = pipe.encode(wav)
+    assert r1.shape[0] == 1 and r2.shape[0] == CODEC.num_reasoning_codebooks
+    assert torch.equal(r1, r2[:1]) and torch.equal(q1, q2)
+    too_many = ul.UniAudioConfig.preset("tiny", CODEC, text_vocab_size=ul.default_tokenizer().vocab_size,
+                                        num_reasoning_codebooks=CODEC.num_reasoning_codebooks + 1)
+    with pytest.raises(WeightsError, match="reasoning codes"):
+        ul.Pipeline(ul.UniAudioLM(too_many), ul.default_tokenizer(), pipe.codec)

@@ -64,8 +64,9 @@ class Pipeline:
     def __post_init__(self) -> None:
         self.device = torch.device(self.device)
         m, c = self.model.config, self.codec.config
-        if (m.num_reasoning_codebooks, m.reasoning_codebook_size) != (c.num_reasoning_codebooks,
-                                                                      c.reasoning_codebook_size):
+        # the model may read a prefix of the residual stages (the coarse part of each token)
+        if m.reasoning_codebook_size != c.reasoning_codebook_size or \
+                not 1 <= m.num_reasoning_codebooks <= c.num_reasoning_codebooks:
             raise WeightsError(f"the language model reads {m.num_reasoning_codebooks}x{m.reasoning_codebook_size} "
                                f"reasoning codes, the codec {c.model_id!r} writes {c.num_reasoning_codebooks}x"
                                f"{c.reasoning_codebook_size}")
@@ -123,7 +124,7 @@ class Pipeline:
         """An audio input → ``(reasoning [Kr, Tr], recon [Kq, Tq])`` LongTensors on the CPU."""
         data, sr = self.read_audio(audio)
         codes = self.codec.encode(torch.from_numpy(data)[None], sample_rate=sr, n_q=self.recon_codebooks)
-        return codes.reasoning[0].cpu(), codes.recon[0].cpu()
+        return codes.reasoning[0, : self.model.config.num_reasoning_codebooks].cpu(), codes.recon[0].cpu()
 
     def decode(self, item: AudioItem | None) -> np.ndarray:
         """A generated audio item → float32 waveform ``[T]`` at :attr:`sample_rate` (empty if it has no
@@ -265,8 +266,10 @@ def install(model_dir: str | os.PathLike, dest: str | os.PathLike | None = None,
         if not (CODEC_DIR / "config.json").is_file():
             raise NoWeightsInstalledError("no default codec is installed; pass codec_model_id / --codec-model-id")
         cc = CodecConfig.from_json(CODEC_DIR / "config.json")
-        if (config.num_reasoning_codebooks, config.reasoning_codebook_size, config.recon_codebook_size) != (
-                cc.num_reasoning_codebooks, cc.reasoning_codebook_size, cc.recon_codebook_size):
+        if (config.reasoning_codebook_size, config.recon_codebook_size) != (cc.reasoning_codebook_size,
+                                                                           cc.recon_codebook_size) or \
+                config.num_reasoning_codebooks > cc.num_reasoning_codebooks or \
+                config.num_recon_codebooks > cc.num_recon_codebooks:
             raise WeightsError(f"the model in {src} does not read the tokens of the installed codec {cc.model_id!r} "
                                "(codebook counts or sizes differ); pass the codec it was trained with")
         codec_model_id = cc.model_id
