@@ -257,6 +257,11 @@ def test_manifest_rows_for_every_kind(tmp_path):
     tts_row = gen.fields(rows[2])
     assert tts_row["language"] == "zh" and all(torch.equal(tts_row["audio"][i], saved[0][i]) for i in (0, 1))
     assert gen.fields(rows[4])["voice"].shape == (CODEC.num_recon_codebooks, 5)
+    # a model reading a prefix of the residual stages gets truncated codes; asking for more is an error
+    pre = Manifest(path, "generation", codebooks=(1, 2)).fields(rows[2])["audio"]
+    assert torch.equal(pre[0], saved[0][0][:1]) and torch.equal(pre[1], saved[0][1][:2])
+    with pytest.raises(TaskError, match="codebooks"):
+        Manifest(path, "generation", codebooks=(1, CODEC.num_recon_codebooks + 1)).fields(rows[2])
     # train.build_sources picks up few-shot rows from manifests
     from uniaudio_lm.train import TrainConfig, build_sources
 

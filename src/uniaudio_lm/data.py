@@ -122,7 +122,10 @@ class Manifest:
     task builders. Rows are checked when the manifest is read: an unknown task or a missing field is a
     :class:`~uniaudio_lm.registry.TaskError` naming the line."""
 
-    def __init__(self, path: str | Path, kind: str) -> None:
+    def __init__(self, path: str | Path, kind: str, codebooks: tuple[int, int] | None = None) -> None:
+        """``codebooks = (Kr, Kq)`` keeps the first Kr reasoning and Kq reconstruction stages of every
+        code file (a model that reads a prefix of the residual stages); ``None`` keeps all."""
+        self.codebooks = codebooks
         self.path = Path(path)
         self.root = self.path.parent
         self.kind = kind
@@ -150,7 +153,14 @@ class Manifest:
 
     def _codes(self, name: str) -> Audio:
         t = load_file(str(self.root / name))
-        return t["reasoning"].long(), t["recon"].long()
+        r, q = t["reasoning"].long(), t["recon"].long()
+        if self.codebooks is not None:
+            kr, kq = self.codebooks
+            if r.shape[0] < kr or q.shape[0] < kq:
+                raise TaskError(f"{self.root / name} has {r.shape[0]} reasoning / {q.shape[0]} reconstruction "
+                                f"codebooks; the model reads {kr} / {kq}")
+            r, q = r[:kr], q[:kq]
+        return r, q
 
     def fields(self, row: dict[str, Any]) -> dict[str, Any]:
         """A manifest row → the keyword fields of its task's builder (code files loaded)."""

@@ -107,7 +107,7 @@ def build_sources(cfg: TrainConfig, tok: TextTokenizer, mcfg: UniAudioConfig) ->
     sources: dict[str, list[ExampleSource]] = {"text": [text]}
     for m in cfg.manifests:
         for kind in ("text", "audio", "translation", "understanding", "generation", "fewshot"):
-            src = Manifest(m, kind)
+            src = Manifest(m, kind, (mcfg.num_reasoning_codebooks, mcfg.num_recon_codebooks))
             if len(src):
                 sources.setdefault(kind, []).append(src)
     if cfg.synthetic:

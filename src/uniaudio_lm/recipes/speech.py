@@ -7,9 +7,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .common import (SR, Context, Deck, RecipeError, Voice, crop, fade, lowpass, n_words, need_espeak,
+from .common import (SR, Context, Deck, RecipeError, Voice, crop, fade, lowpass, n_words, need_espeak, sentence_split,
                      need_pinyin, peak_norm, random_voice, sentences, speak, speak_fit, speed)
 from .qa_bank import QA, families
+from ..textgen import sentences as generated_sentences
 
 Rows = Dict[str, List[dict]]
 
@@ -38,6 +39,23 @@ def _short(pool: Sequence[str], lang: str, max_words: int = 10, max_chars: int =
 
 
 # ------------------------------------------------------------------------------------ tts / asr
+GENERATED_EN = 6000  # grammar sentences (uniaudio_lm.textgen) added to the English pool of tts / asr
+
+
+def speech_pool(lang: str, split: str) -> List[str]:
+    """Sentences for plain TTS / ASR: the shipped ones, and for English also :data:`GENERATED_EN` sentences
+    of the project's grammar (new word combinations over one vocabulary), split by the same fixed hash."""
+    pool = list(sentences(lang, split))
+    if lang == "en":
+        gen = generated_sentences(GENERATED_EN, seed=0, exclude=set(load_all_en()))
+        pool += [t for t in gen if sentence_split("en", t) == split]
+    return pool
+
+
+def load_all_en() -> List[str]:
+    return sentences("en", "train") + sentences("en", "test")
+
+
 def _plain_speech(ctx: Context, task_of: Dict[str, str], sizes: Dict[str, Dict[str, int]]) -> Rows:
     _langs_ready([lg for s in sizes.values() for lg in s])
     out: Rows = {}
@@ -45,7 +63,7 @@ def _plain_speech(ctx: Context, task_of: Dict[str, str], sizes: Dict[str, Dict[s
         rows = out.setdefault(split, [])
         for lang, base in per_lang.items():
             rng = ctx.rng(split, lang)
-            pool = sentences(lang, split)
+            pool = speech_pool(lang, split)
             deck = Deck(pool, rng)
             for i in range(ctx.count(base)):
                 voice = random_voice(rng, lang)
@@ -59,13 +77,13 @@ def _plain_speech(ctx: Context, task_of: Dict[str, str], sizes: Dict[str, Dict[s
 def espeak_tts(ctx: Context) -> Rows:
     """task ``tts``: English (en-us, en-gb), Mandarin, Cantonese; any espeak variant, 120-260 wpm, pitch 20-80."""
     return _plain_speech(ctx, {"en": "tts", "cmn": "tts", "yue": "tts"},
-                         {"train": {"en": 280, "cmn": 120, "yue": 120}, "test": {"en": 100, "cmn": 40, "yue": 40}})
+                         {"train": {"en": 1200, "cmn": 120, "yue": 120}, "test": {"en": 100, "cmn": 40, "yue": 40}})
 
 
 def espeak_asr(ctx: Context) -> Rows:
     """task ``asr``: English and Mandarin (``language`` says which)."""
     return _plain_speech(ctx, {"en": "asr", "cmn": "asr"},
-                         {"train": {"en": 280, "cmn": 100}, "test": {"en": 100, "cmn": 40}})
+                         {"train": {"en": 1600, "cmn": 100}, "test": {"en": 100, "cmn": 40}})
 
 
 def espeak_yue(ctx: Context) -> Rows:
