@@ -55,19 +55,18 @@ def _fmt(v: float, n: int, total: int, digits: int) -> str:
     return s if n == total else f"{s} ({n}/{total})"
 
 
-def markdown(summary: dict[str, dict[str, dict[str, Any]]], unavailable: list[dict[str, str]],
-             labels: list[str], meta: dict[str, Any]) -> str:
-    """One table per category; rows in the order the codecs were requested."""
+def category_tables(summary: dict[str, dict[str, dict[str, Any]]], unavailable: list[dict[str, str]],
+                    labels: list[str], level: int = 2) -> list[str]:
+    """One table per category (heading ``level``); rows in the order of ``labels``, then the unavailable
+    codecs with their reason in place of numbers."""
     digits = {"pesq_wb": 2, "pesq_nb": 2, "stoi": 3, "visqol": 2, "mel_distance": 3, "si_sdr": 1}
-    lines = ["# Reconstruction quality", "",
-             f"Clips: {meta['source']} ({meta['n_clips']} clips). {meta['mono']}",
-             f"Metrics: {meta['metrics']}", f"ViSQOL: {meta['visqol']}", ""]
     head = "| codec@bitrate | " + " | ".join(h for _, h in COLUMNS) + " | real kbit/s | clips |"
     rule = "|---|" + "---:|" * (len(COLUMNS) + 2)
+    lines: list[str] = []
     cats = [c for c in CATEGORY_ORDER if c in summary] + sorted(set(summary) - set(CATEGORY_ORDER))
     for cat in cats:
         mode = "speech mode, 16 kHz" if cat == "speech" else "audio mode, 48 kHz"
-        lines += [f"## {cat}", "", f"ViSQOL in {mode}." + ("" if cat == "speech" else
+        lines += [f"{'#' * level} {cat}", "", f"ViSQOL in {mode}." + ("" if cat == "speech" else
                   " PESQ and STOI are speech measures: on this category they are only indicative."), "",
                   head, rule]
         notes = []
@@ -85,10 +84,36 @@ def markdown(summary: dict[str, dict[str, dict[str, Any]]], unavailable: list[di
         if notes:
             lines += ["", "Not scored:", *notes]
         lines.append("")
-    lines += ["Means over clips (plain, not weighted by speaker); (n/N) = the metric applied to n of N clips.",
-              "Real kbit/s = bits produced (file or stream size × 8; codes × bits per code for the "
-              "transformers models) over the clips' total duration.", ""]
+    return lines
+
+
+FOOTNOTE = ["Means over clips (plain, not weighted by speaker); (n/N) = the metric applied to n of N clips.",
+            "Real kbit/s = bits produced (file or stream size × 8; codes × bits per code for the "
+            "transformers models) over the clips' total duration."]
+
+
+def markdown(summary: dict[str, dict[str, dict[str, Any]]], unavailable: list[dict[str, str]],
+             labels: list[str], meta: dict[str, Any]) -> str:
+    """One table per category; rows in the order the codecs were requested."""
+    lines = ["# Reconstruction quality", "",
+             f"Clips: {meta['source']} ({meta['n_clips']} clips). {meta['mono']}",
+             f"Metrics: {meta['metrics']}", f"ViSQOL: {meta['visqol']}", ""]
+    lines += category_tables(summary, unavailable, labels, level=2)
+    lines += [*FOOTNOTE, ""]
     return "\n".join(lines)
+
+
+def summary_from_json(summary: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Undo :func:`write_json`'s encoding in a stored summary: null → NaN, "inf"/"-inf" → ±inf."""
+    def num(v: Any) -> Any:
+        if v is None:
+            return math.nan
+        if v in ("inf", "-inf"):
+            return math.inf if v == "inf" else -math.inf
+        return v
+
+    return {cat: {label: {k: (num(v) if k != "notes" and k != "family" else v) for k, v in row.items()}
+                  for label, row in rows.items()} for cat, rows in summary.items()}
 
 
 def _json_safe(x: Any) -> Any:

@@ -76,11 +76,22 @@ def main() -> None:
     p.add_argument("--model", help="codec folder (default: the embedded model)")
     p.add_argument("--fsdd", type=Path, default=FSDD)
     p.add_argument("--linear", action="store_true")
+    p.add_argument("--max-per-digit", type=int, default=0,
+                   help="at most this many clips per speaker and digit (0 = all; for quick smoke runs)")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "probe.json")
     a = p.parse_args()
     codec = rc.ReasoningCodec.from_pretrained(a.model) if a.model else rc.load()
     rows = list(csv.DictReader(open(a.fsdd / "manifest.tsv", encoding="utf-8"), delimiter="\t",
                                quoting=csv.QUOTE_NONE))
+    if a.max_per_digit:  # the first N takes of each (speaker, digit), in manifest order
+        count: dict[tuple[str, str], int] = {}
+        kept = []
+        for r in rows:
+            key = (r["speaker"], r["digit"])
+            if count.get(key, 0) < a.max_per_digit:
+                count[key] = count.get(key, 0) + 1
+                kept.append(r)
+        rows = kept
     feats: dict[str, list] = {"reasoning": [], "recon": [], "logmel": []}
     labels, test = [], []
     for r in tqdm(rows, desc="encode FSDD", unit="clip"):
@@ -93,7 +104,7 @@ def main() -> None:
     y, te = np.array(labels), np.array(test)
     result = {"model_id": codec.config.model_id, "train_clips": int((~te).sum()), "test_clips": int(te.sum()),
               "test_speakers": sorted(TEST_SPEAKERS), "classifier": "logistic" if a.linear else "mlp-256",
-              "date": time.strftime("%Y-%m-%d"), "accuracy": {}}
+              "date": time.strftime("%Y-%m-%d"), "max_per_digit": a.max_per_digit or None, "accuracy": {}}
     for k, v in feats.items():
         X = np.stack(v)
         result["accuracy"][k] = train_probe(X[~te], y[~te], X[te], y[te], a.linear)

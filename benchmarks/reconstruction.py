@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks.bench_report import markdown, plot, summarize, write_json  # noqa: E402
-from benchmarks.codec_adapters import Codec, Unavailable, make_codecs  # noqa: E402
+from benchmarks.codec_adapters import Codec, OursCodec, Unavailable, make_codecs  # noqa: E402
 from reasoningcodec import metrics  # noqa: E402
 
 DEFAULT_MANIFEST = next((p for p in (ROOT.parent / "shared/data/eval/manifest.tsv",) if p.exists()),
@@ -140,6 +140,12 @@ def _ints(s: str) -> list[int]:
     return vals
 
 
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -198,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
             "PESQ-WB at 16 kHz, PESQ-NB at 8 kHz, STOI at 10 kHz, log-mel L1 distance and SI-SDR at 24 kHz "
             "(definitions in reasoningcodec.metrics).",
             "visqol": "not run (--no-visqol)" if a.no_visqol else metrics.visqol_status(),
-            "random_weights_smoke": a.random_weights_smoke}
+            "random_weights_smoke": a.random_weights_smoke, "codecs": [c.label for c in codecs],
+            "ours_model_id": next((c.model.config.model_id for c in codecs if isinstance(c, OursCodec)), None),
+            "torch_threads": _torch_threads()}
     text = markdown(summary, unavailable, [c.label for c in codecs], meta)
     if a.random_weights_smoke:
         text = "> RANDOM-WEIGHTS SMOKE RUN: these numbers are meaningless and must not be reported.\n\n" + text
