@@ -463,6 +463,13 @@ def test_cli_runs_tasks_with_a_saved_pipeline(tmp_path, pipe, capsys, monkeypatc
     dest = tmp_path / "installed"
     assert cli.main(["install", str(tmp_path / "run"), "--dest", str(dest), "--codec-model-id", "test-tiny"]) == 0
     assert json.loads((dest / "pipeline.json").read_text())["codec_model_id"] == "test-tiny"
+    from safetensors.torch import load_file
+    stored = load_file(str(dest / "model.safetensors"))
+    assert all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())  # fp16 on disk
+    reloaded = ul.UniAudioLM.from_pretrained(dest)
+    for k, v in reloaded.state_dict().items():
+        if v.is_floating_point():
+            assert v.dtype == torch.float32 and torch.allclose(v, pipe.model.state_dict()[k].float(), atol=1e-2)
     assert cli.main(["install", str(tmp_path / "run"), "--dest", str(dest)]) == 1  # already installed, no -f
 
 

@@ -277,8 +277,13 @@ def install(model_dir: str | os.PathLike, dest: str | os.PathLike | None = None,
     d.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}.", dir=str(d.resolve().parent)))
     try:
-        for name in ("config.json", "model.safetensors"):
-            shutil.copyfile(src / name, tmp / name)
+        shutil.copyfile(src / "config.json", tmp / "config.json")
+        # weights are stored in float16 (half the size; loading casts back to the model's dtype)
+        from safetensors.torch import load_file, save_file
+
+        tensors = load_file(str(src / "model.safetensors"))
+        save_file({k: v.half() if v.is_floating_point() else v for k, v in tensors.items()},
+                  str(tmp / "model.safetensors"), metadata={"format": "pt"})
         tok = "default"
         if (src / "tokenizer.json").is_file():
             shutil.copyfile(src / "tokenizer.json", tmp / "tokenizer.json")
