@@ -389,6 +389,26 @@ def lm_speed_section(d: dict[str, Any] | None, record: dict[str, Any] | None, da
     return lines + [""]
 
 
+def lm_tasks_section(results: Path, base: Path) -> list[str]:
+    """The per-task table of ``lm_tasks.py`` (its own command: it is not a stage of this one)."""
+    head = ["## uniaudio_lm tasks", ""]
+    d, md = _load(results / "lm_tasks.json"), results / "lm_tasks.md"
+    if d is None or not md.is_file():
+        return head + ["_No results file `results/lm_tasks.json` yet (`python benchmarks/lm_tasks.py`)._", ""]
+    meta = d.get("meta", {})
+    args = {k: v for k, v in meta.get("args", {}).items() if v not in (None, "None", "False")}
+    cmd = "python benchmarks/lm_tasks.py " + " ".join(
+        f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in args.items() if k not in ("data", "out"))
+    table = [ln for ln in md.read_text().splitlines() if ln.startswith("|")]
+    return head + [f"**Not run by this command** (about 10-15 min on its own): measured on {meta.get('date')} by "
+                   f"`OMP_NUM_THREADS={meta.get('machine', {}).get('threads', 1)} {cmd.strip()}` "
+                   f"({meta.get('seconds', 0) / 60:.1f} min, results [`lm_tasks.md`]({_link(md, base)})). "
+                   f"Model: {meta.get('model')}; Whisper: {meta.get('whisper')}.", "",
+                   "**model** rows are the model's outputs on held-out test rows; *baseline* rows are trivial outputs "
+                   "or ceilings of the metric; *sanity* rows check the learned metrics on real held-out audio.", "",
+                   *table, ""]
+
+
 def carried_section(carried: Path, base: Path) -> list[str]:
     head = ["## Carried over (not re-run by this command)", ""]
     if not carried.exists():
@@ -434,6 +454,7 @@ def render(results: Path, out: Path, *, carried: Path = CARRIED, command: str = 
     lm_date = (datetime.datetime.fromtimestamp(lm.stat().st_mtime).astimezone().isoformat(timespec="seconds")
                + " (file time)") if lm.exists() else None
     lines += lm_speed_section(_load(lm), record, lm_date)
+    lines += lm_tasks_section(results.resolve(), base)
     lines += carried_section(carried, base)
     return "\n".join(lines).rstrip("\n") + "\n"
 

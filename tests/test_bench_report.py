@@ -283,3 +283,22 @@ def test_a_results_file_rewritten_after_the_recorded_run_is_not_attributed_to_it
     assert "**The results file was rewritten after the recorded run**" in speed
     assert "Measured by this command" not in speed
     assert "Measured by this command" in _section(text, "## uniaudio_lm speed")
+
+
+def test_lm_tasks_section_copies_the_table_with_its_own_command(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    carried = tmp_path / "carried.md"
+    carried.write_text(CARRIED_TEXT)
+    empty = run_all.render(results, tmp_path / "RESULTS.md", carried=carried)
+    assert "_No results file `results/lm_tasks.json` yet" in empty
+    meta = {"date": "2000-01-01T00:00:00", "model": "made-up-model", "whisper": "none", "seconds": 90.0,
+            "machine": {"threads": 1}, "args": {"model": "some/dir", "per_task": "7", "out": "x.json",
+                                                "random_tiny": "False"}}
+    (results / "lm_tasks.json").write_text(json.dumps({"meta": meta, "rows": []}))
+    (results / "lm_tasks.md").write_text("# title\n\ntext\n\n| task | metric |\n|---|---|\n| asr | CER 12.3% |\n")
+    text = run_all.render(results, tmp_path / "RESULTS.md", carried=carried)
+    section = text.split("## uniaudio_lm tasks")[1].split("## Carried over")[0]
+    assert "python benchmarks/lm_tasks.py --model some/dir --per-task 7`" in section
+    assert "| asr | CER 12.3% |" in section and "# title" not in section and "random" not in section
+    assert "1.5 min" in section and "made-up-model" in section
