@@ -396,7 +396,7 @@ def lm_tasks_section(results: Path, base: Path) -> list[str]:
     if d is None or not md.is_file():
         return head + ["_No results file `results/lm_tasks.json` yet (`python benchmarks/lm_tasks.py`)._", ""]
     meta = d.get("meta", {})
-    args = {k: v for k, v in meta.get("args", {}).items() if v not in (None, "None", "False")}
+    args = {k: v for k, v in meta.get("args", {}).items() if v not in (None, "", "None", "False")}
     cmd = "python benchmarks/lm_tasks.py " + " ".join(
         f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in args.items() if k not in ("data", "out"))
     table = [ln for ln in md.read_text().splitlines() if ln.startswith("|")]

@@ -492,3 +492,20 @@ def test_pipeline_reads_a_prefix_of_the_reasoning_stages(pipe):
                                         num_reasoning_codebooks=CODEC.num_reasoning_codebooks + 1)
     with pytest.raises(WeightsError, match="reasoning codes"):
         ul.Pipeline(ul.UniAudioLM(too_many), ul.default_tokenizer(), pipe.codec)
+
+
+def test_shipped_model_loads_offline_and_runs():
+    """The committed default pipeline matches the embedded codec and answers through the public API."""
+    from uniaudio_lm.pipeline import DEFAULT_DIR
+
+    meta = json.loads((DEFAULT_DIR / "pipeline.json").read_text())
+    p = ul.load()
+    assert meta["codec_model_id"] == p.codec.config.model_id == reasoningcodec.load().config.model_id
+    assert p.model.num_parameters() * 2 <= 50e6  # ships ≤ 50 MB in fp16
+    assert (DEFAULT_DIR / "model.safetensors").stat().st_size <= 50e6
+    t = np.arange(24000) / 24000
+    wav = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    out = ul.asr(wav, pipeline=p, max_new_tokens=8)
+    assert isinstance(out, str)
+    label = ul.fewshot_classify([(wav, "tone"), (wav[::-1].copy() * 0.1, "hum")], wav, pipeline=p)
+    assert label in ("tone", "hum")
