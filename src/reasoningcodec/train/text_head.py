@@ -65,7 +65,8 @@ class TranscriptCTC(nn.Module):
     the bytes spoken in it (CTC over ``slots`` positions per window).
 
     The head sees one window at a time, so it cannot borrow context from its neighbours: what it
-    transcribes has to be in that window's tokens. This is what makes them text-aligned."""
+    transcribes has to be in that window's tokens (the aim: text-aligned tokens; see the README for how far
+    it has got)."""
 
     def __init__(self, memory_dim: int, slots: int = 8, hidden: int = 512) -> None:
         super().__init__()
