@@ -156,9 +156,24 @@ def _excerpt(score: "object", bpm: int, rng: random.Random, seconds: float = 15.
         return score
 
 
+def orchestrate(parts: List["object"], progs: List[int], vel: int, rng: random.Random) -> None:
+    """Give each music21 part the General MIDI program ``progs[i]`` (its old instrument and tempo marks
+    removed) and a velocity around ``vel`` (±8 per note)."""
+    from music21 import instrument
+
+    for part, prog in zip(parts, progs):
+        for el in list(part.recurse().getElementsByClass(("Instrument", "MetronomeMark"))):
+            el.activeSite.remove(el)
+        inst = instrument.instrumentFromMidiProgram(prog)
+        inst.midiProgram = prog
+        part.insert(0, inst)
+        for n in part.recurse().notes:
+            n.volume.velocity = max(1, min(127, vel + rng.randint(-8, 8)))
+
+
 def _render_score(path: str, rng: random.Random) -> Tuple[np.ndarray, int, Dict[str, str]]:
     """Parse a music21 corpus score, re-orchestrate, render, crop; returns caption facts."""
-    from music21 import corpus, instrument, tempo
+    from music21 import corpus, tempo
 
     full = corpus.parse(path)
     semis = rng.randint(-5, 6)
@@ -175,14 +190,7 @@ def _render_score(path: str, rng: random.Random) -> Tuple[np.ndarray, int, Dict[
         key_name = f"{k.transpose(semis).tonic.name.replace('-', 'b')} {k.mode}"
     except Exception:  # analysis is best effort
         key_name = ""
-    for part, prog in zip(parts, progs):
-        for el in list(part.recurse().getElementsByClass(("Instrument", "MetronomeMark"))):
-            el.activeSite.remove(el)
-        inst = instrument.instrumentFromMidiProgram(prog)
-        inst.midiProgram = prog
-        part.insert(0, inst)
-        for n in part.recurse().notes:
-            n.volume.velocity = max(1, min(127, vel + rng.randint(-8, 8)))
+    orchestrate(parts, progs, vel, rng)
     for part in list(score.parts)[8:]:
         score.remove(part)
     score.transpose(semis, inPlace=True)

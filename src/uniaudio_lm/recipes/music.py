@@ -16,7 +16,8 @@ import soundfile as sf
 
 from reasoningcodec.data.audio import resample
 from reasoningcodec.data.sources_espeak import VARIANTS
-from reasoningcodec.data.sources_music import GM, SOUNDFONT, _excerpt, _score_paths, crop_window, fluidsynth_render
+from reasoningcodec.data.sources_music import (GM, SOUNDFONT, _excerpt, _score_paths, crop_window, fluidsynth_render,
+                                               orchestrate)
 
 from .common import (SR, Context, RecipeError, Voice, fade, n_words, need_espeak, need_pinyin, peak_norm, rms,
                      sentences, speak_raw, stable_hash, PLAIN_VARIANTS)
@@ -80,7 +81,7 @@ def tempo_word(bpm: int) -> str:
 
 def render_excerpt(path: str, rng: random.Random) -> Tuple[np.ndarray, Dict[str, Any]]:
     """A 4-6 s FluidSynth render of a re-orchestrated excerpt; facts for the caption."""
-    from music21 import corpus, instrument, tempo
+    from music21 import corpus, tempo
 
     full = corpus.parse(path, forceSource=True)
     bpm = rng.randrange(60, 161, 2)
@@ -102,14 +103,7 @@ def render_excerpt(path: str, rng: random.Random) -> Tuple[np.ndarray, Dict[str,
         progs = [rng.choice(progs_all) for _ in parts]
         arrangement = "mixed"
     vel = rng.randint(45, 115)
-    for part, prog in zip(parts, progs):
-        for el in list(part.recurse().getElementsByClass(("Instrument", "MetronomeMark"))):
-            el.activeSite.remove(el)
-        inst = instrument.instrumentFromMidiProgram(prog)
-        inst.midiProgram = prog
-        part.insert(0, inst)
-        for n in part.recurse().notes:
-            n.volume.velocity = max(1, min(127, vel + rng.randint(-8, 8)))
+    orchestrate(parts, progs, vel, rng)
     score.transpose(semis, inPlace=True)
     score.parts[0].insert(0, tempo.MetronomeMark(number=bpm))
     try:
