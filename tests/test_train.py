@@ -86,3 +86,130 @@ def test_transcript_ctc_targets_and_gradient():
     assert torch.isfinite(loss) and loss > 0
     assert mem.grad[1].abs().sum() == 0  # the clip without a transcript contributes nothing
     assert mem.grad[0].abs().sum() > 0
+
+
+def _fake_teacher(window: int = 3200):
+    """A WhisperTeacher whose encoder returns, for every state, its position and the input length
+    (no Whisper model needed)."""
+    import numpy as np
+
+    from reasoningcodec.train import whisper_teacher as wt
+
+    t = wt.WhisperTeacher.__new__(wt.WhisperTeacher)
+    t.window, t.per_window = window, window // wt.STATE_HOP
+    calls = []
+
+    def encode(x):
+        assert len(x) % 160 == 0 and len(x) <= wt.CHUNK
+        calls.append(x.copy())
+        out = np.zeros((len(x) // wt.STATE_HOP, wt.DIM), np.float32)
+        out[:, 0] = np.arange(len(out))
+        out[:, 1] = len(x)
+        return out
+
+    t._encode = encode
+    return t, calls
+
+
+def test_whisper_teacher_encodes_each_clip_alone_with_a_silent_tail():
+    import numpy as np
+
+    from reasoningcodec.train import whisper_teacher as wt
+
+    t, calls = _fake_teacher()
+    rng = np.random.default_rng(0)
+    lengths = [1000, 3200, 50_000, 700_000, 10]  # short, exact, long, > 30 s
+    clips = [rng.standard_normal(n).astype(np.float32) for n in lengths]
+    out = list(t.window_states(iter(clips)))
+    assert len(out) == len(clips)
+    for x, s in zip(clips, out):
+        assert s.shape == (-(-len(x) // t.window), wt.DIM)
+    # window w averages states 10w .. 10w+9 of its own input: mean position 10w + 4.5
+    assert np.allclose(out[2][:, 0], 10 * np.arange(len(out[2])) + 4.5)
+    # each input is the clip, then silence: >= 1 s of it, rounded up to whole seconds
+    assert np.array_equal(calls[0][:1000], clips[0]) and not calls[0][1000:].any()
+    assert len(calls[0]) == 32_000 and len(calls[2]) == 80_000  # 51,200 + 16,000 → 5 s
+    # a clip longer than 29 s is cut into window-aligned pieces that each keep a silent tail
+    long = [c for c in calls if c.shape[0] == wt.CHUNK]
+    assert long and all(not c[-16_000:].any() for c in long)
+    assert out[3].shape[0] == -(-700_000 // 3200)
+    assert np.allclose(out[3][:, 0] % 1, 0.5)  # every window averages whole states of one piece
+
+
+def test_teacher_targets_follow_aligned_crops(tmp_path, corpus):
+    import numpy as np
+
+    from reasoningcodec.train import whisper_teacher as wt
+    from reasoningcodec.train.dataset import ClipStore, Sampler, TeacherCache, crop_batch, read_manifest
+
+    clips = read_manifest(corpus, "train")
+    hop = 4800
+    store = ClipStore(24_000)
+    for c in clips:  # audio constant (w + 1) / 100 over window w; the cached state of window w is w
+        n = len(store.get(c))
+        store.cache[c.path] = ((np.arange(n) // hop + 1) / 100).astype(np.float32)
+        p = wt.cache_path(corpus, c.path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        np.save(p, np.repeat(np.arange(-(-n // hop), dtype=np.float16)[:, None], wt.DIM, axis=1))
+    try:
+        cache = TeacherCache(corpus, clips)
+        assert cache.coverage == 1.0
+        cache.mean[:], cache.std[:] = 0.0, 1.0  # keep raw window indices
+        rng = np.random.default_rng(0)
+        wav, tgt, mask = crop_batch(store, Sampler(clips, {"*": 1.0}, 0), 16, 3 * hop, rng, noise_prob=0.0,
+                                    hop=hop, teacher=cache)
+        assert wav.shape == (16, 3 * hop) and tgt.shape == (16, 3, wt.DIM) and mask.shape == (16, 3)
+        for i in range(16):
+            w = wav[i].numpy().reshape(3, hop)
+            for k in range(3):
+                if mask[i, k]:  # a crop starts on a window boundary: constant audio over the window
+                    assert np.allclose(w[k], w[k, 0])
+                else:
+                    assert not w[k].any() and not tgt[i, k].any()  # padding
+            g = [w[k, 0] / (float(tgt[i, k, 0]) + 1) for k in range(3) if mask[i, k]]
+            assert np.allclose(g, g[0], rtol=1e-3)  # one gain per crop: targets follow the audio
+        assert mask.sum() > 16 and (tgt[..., 0][mask] > 0).any()
+    finally:
+        for c in clips:
+            wt.cache_path(corpus, c.path).unlink()
+
+
+def test_reasoning_phase_trains_only_the_reasoning_branch(tmp_path, corpus):
+    import numpy as np
+    import torch
+
+    from reasoningcodec import ReasoningCodec
+    from reasoningcodec.train import TrainConfig, train
+    from reasoningcodec.train import whisper_teacher as wt
+    from reasoningcodec.train.dataset import ClipStore, read_manifest
+
+    store = ClipStore(24_000)
+    clips = read_manifest(corpus, "train")
+    for c in clips:
+        n = -(-len(store.get(c)) // 4800)
+        p = wt.cache_path(corpus, c.path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        np.save(p, np.random.default_rng(0).standard_normal((n, wt.DIM)).astype(np.float16))
+    try:
+        cfg = TrainConfig.from_json(recipe(tmp_path, corpus, 2))
+        train(cfg, quiet=True)  # a joint start
+        before = ReasoningCodec.from_pretrained(tmp_path / "run" / "last" / "codec").state_dict()
+        cfg.phase, cfg.distill_weight, cfg.steps = "reasoning", 1.0, 5
+        cfg.out_dir, cfg.init_from = str(tmp_path / "run2"), str(tmp_path / "run" / "last")
+        train(cfg, quiet=True)
+        after = ReasoningCodec.from_pretrained(tmp_path / "run2" / "last" / "codec").state_dict()
+        changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+        assert "reasoning_encoder" in changed
+        assert changed <= {"reasoning_encoder", "reasoning_vq", "film", "null_reasoning", "enc_norm"}
+        log = (tmp_path / "run2" / "log.csv").read_text().splitlines()
+        rows = [r.split(",") for r in log]
+        head = next(r for r in reversed(rows) if "distill" in r)
+        vals = [r for r in rows if r is not head and len(r) == len(head) and r[0].isdigit()]
+        d = [float(r[head.index("distill")]) for r in vals if r[head.index("distill")]]
+        pr = [float(r[head.index("preserve")]) for r in vals if r[head.index("preserve")]]
+        assert d and all(0 < v < 1e4 for v in d) and pr and all(0 <= v < 1e4 for v in pr)
+        with pytest.raises(ValueError, match="phase"):
+            train(TrainConfig(**{**cfg.__dict__, "phase": "decoder"}), quiet=True)
+    finally:
+        for c in clips:
+            wt.cache_path(corpus, c.path).unlink(missing_ok=True)

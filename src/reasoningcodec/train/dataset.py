@@ -81,28 +81,81 @@ class Sampler:
 
 
 def crop_batch(store: ClipStore, sampler: Sampler, batch: int, seg: int, rng: np.random.Generator,
-               noise_prob: float = 0.1) -> torch.Tensor:
-    """``[B, seg]`` random crops, short clips zero-padded at a random offset, random gain, light noise."""
+               noise_prob: float = 0.1, hop: int = 1, teacher: "TeacherCache | None" = None
+               ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``[B, seg]`` random crops, short clips zero-padded at a random offset, random gain, light noise.
+
+    With ``teacher``, crops start on multiples of ``hop`` (the reasoning hop; ``seg`` must be a multiple)
+    and the call returns ``(wav, targets [B, seg/hop, D], mask [B, seg/hop])``: the cached teacher
+    state of every window, ``mask`` False where the window is padding or the clip has no cache.
+    """
+    if teacher is not None and seg % hop:
+        raise ValueError(f"segment {seg} is not a multiple of the hop {hop}")
     out = np.zeros((batch, seg), dtype=np.float32)
+    n_win = seg // hop
+    tgt = np.zeros((batch, n_win, teacher.dim if teacher else 0), dtype=np.float32)
+    mask = np.zeros((batch, n_win), dtype=bool)
     for i in range(batch):
         for _ in range(5):  # avoid near-silent crops
-            x = store.get(sampler.pick())
+            clip = sampler.pick()
+            x = store.get(clip)
             if len(x) >= seg:
-                s = int(rng.integers(0, len(x) - seg + 1))
+                s = int(rng.integers(0, (len(x) - seg) // hop + 1)) * hop
                 y = x[s:s + seg]
+                src, dst, n = s // hop, 0, n_win
             else:
                 y = np.zeros(seg, dtype=np.float32)
-                s = int(rng.integers(0, seg - len(x) + 1))
+                s = int(rng.integers(0, (seg - len(x)) // hop + 1)) * hop
                 y[s:s + len(x)] = x
+                src, dst, n = 0, s // hop, -(-len(x) // hop)
             if np.sqrt(np.mean(y**2)) > 1e-3:
                 break
+        if teacher is not None:
+            states = teacher.get(clip)
+            if states is not None:
+                n = max(0, min(n, len(states) - src, n_win - dst))
+                tgt[i, dst:dst + n] = states[src:src + n]
+                mask[i, dst:dst + n] = True
         peak = float(np.abs(y).max()) + 1e-6
         gain = 10 ** (rng.uniform(-18, 0) / 20) / peak * 0.95
         y = y * min(gain, 10 ** (30 / 20))
         if rng.random() < noise_prob:
             y = y + rng.standard_normal(seg).astype(np.float32) * 10 ** (rng.uniform(-70, -35) / 20)
         out[i] = y
-    return torch.from_numpy(out)
+    if teacher is None:
+        return torch.from_numpy(out)
+    return torch.from_numpy(out), torch.from_numpy(tgt), torch.from_numpy(mask)
+
+
+class TeacherCache:
+    """Cached teacher states per clip (``whisper_teacher.build_cache``), standardised per dimension.
+
+    Clips without a cache file get ``None``. The per-dimension mean and standard deviation are
+    estimated from up to ``stats_clips`` cache files of the given clips when the cache is opened.
+    """
+
+    def __init__(self, corpus: Path, clips: list[Clip], stats_clips: int = 400, seed: int = 0) -> None:
+        from .whisper_teacher import CACHE_DIR, DIM, cache_path
+
+        self.corpus, self.dim = corpus, DIM
+        self._path = cache_path
+        self.cache: dict[Path, np.ndarray | None] = {}
+        have = [c for c in clips if cache_path(corpus, c.path).exists()]
+        if not have:
+            raise FileNotFoundError(f"no teacher states under {corpus / CACHE_DIR}; build them with "
+                                    f"python -m reasoningcodec.train.whisper_teacher {corpus}")
+        self.coverage = len(have) / max(1, len(clips))
+        pick = random.Random(seed).sample(have, min(stats_clips, len(have)))
+        x = np.concatenate([np.load(cache_path(corpus, c.path)).astype(np.float32) for c in pick])
+        self.mean, self.std = x.mean(0), x.std(0) + 1e-3
+
+    def get(self, clip: Clip) -> np.ndarray | None:
+        if clip.path not in self.cache:
+            p = self._path(self.corpus, clip.path)
+            self.cache[clip.path] = ((np.load(p).astype(np.float32) - self.mean) / self.std).astype(np.float16) \
+                if p.exists() else None
+        v = self.cache[clip.path]
+        return None if v is None else v.astype(np.float32)
 
 
 def text_batch(store: ClipStore, sampler: Sampler, batch: int, hop: int, max_samples: int,

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from ..config import CodecConfig
 from ..model import ReasoningCodec
 from . import checkpoint as ckpt
-from .dataset import ClipStore, Sampler, crop_batch, read_manifest, text_batch
+from .dataset import ClipStore, Sampler, TeacherCache, crop_batch, read_manifest, text_batch
 from .discriminators import Discriminators
 from .losses import MultiResolutionMelLoss, discriminator_loss, feature_matching_loss, generator_loss
 from .text_head import TextHead, TranscriptCTC, encode_texts, encode_transcripts
@@ -54,6 +54,14 @@ class TrainConfig:
     text_weight: float = 1.0
     reasoning_mel_weight: float = 1.0  # the reasoning tokens alone must predict each window's coarse log-mel
     ctc_weight: float = 1.0  # each reasoning window must spell out its transcript bytes (CTC; clips with transcripts)
+    # each quantised reasoning window must predict the window-averaged Whisper tiny.en encoder states
+    # (cached by ``python -m reasoningcodec.train.whisper_teacher CORPUS``; windows without a cache are skipped)
+    distill_weight: float = 0.0
+    # "joint": the whole codec. "reasoning": only the reasoning branch and the FiLM that feeds it to the
+    # reconstruction encoder are trained, with no decoder pass and no GAN; ``preserve_weight`` keeps the
+    # reconstruction latent equal to that of the starting model, so decoder and recon codebooks stay valid
+    phase: str = "joint"
+    preserve_weight: float = 10.0
     revive_every: int = 50  # restart dead VQ codes every N steps (0: never)
     align_every: int = 4
     align_batch: int = 8
@@ -96,16 +104,32 @@ class TrainModel(nn.Module):
         self.reasoning_mel = nn.Sequential(nn.Linear(c.reasoning_dim, 512), nn.GELU(),
                                            nn.Linear(512, self.sub * c.n_mels))
         self.ctc = TranscriptCTC(c.reasoning_dim)
+        from .whisper_teacher import DIM
+
+        self.distill = nn.Sequential(nn.Linear(c.reasoning_dim, 512), nn.GELU(), nn.Linear(512, DIM))
 
     def forward(self, wav: torch.Tensor, n_q: int | None, text_wav: torch.Tensor | None = None,
                 text_lens: torch.Tensor | None = None, tokens: torch.Tensor | None = None,
-                ctc_targets: torch.Tensor | None = None, ctc_lens: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                ctc_targets: torch.Tensor | None = None, ctc_lens: torch.Tensor | None = None,
+                distill_targets: torch.Tensor | None = None, distill_mask: torch.Tensor | None = None,
+                latent_target: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
+        """One training forward. With ``latent_target`` (reasoning phase) the decoder is skipped, the
+        output audio is None and ``losses["preserve"]`` is the MSE of the reconstruction latent to it."""
         c = self.codec
         out, _ = c.encode_frames(wav, None, n_q)
-        y, st = c.decode_latent(out.recon)
-        y = torch.cat([y, c.flush(st)], dim=1)
         losses = dict(out.losses)
+        y = None
+        if latent_target is None:
+            y, st = c.decode_latent(out.recon)
+            y = torch.cat([y, c.flush(st)], dim=1)
+        else:
+            losses["preserve"] = torch.nn.functional.mse_loss(out.recon_pre, latent_target)
+        if distill_targets is not None:
+            n = min(out.reasoning.shape[1], distill_targets.shape[1])
+            m = distill_mask[:, :n].to(out.reasoning.dtype)
+            err = (self.distill(out.reasoning[:, :n]) - distill_targets[:, :n]).pow(2).mean(-1)
+            losses["distill"] = (err * m).sum() / m.sum().clamp(min=1.0)
         self.last_quantizers = out.quantizer_outputs
         if out.reasoning.shape[1] > 0:
             cfg = c.config
@@ -137,6 +161,8 @@ def _dist_info() -> tuple[int, int]:
 
 
 def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[str, Any]:
+    if cfg.phase not in ("joint", "reasoning"):
+        raise ValueError(f"phase must be 'joint' or 'reasoning', not {cfg.phase!r}")
     rank, world = _dist_info()
     torch.set_num_threads(cfg.threads)
     if device.startswith("cuda"):
@@ -158,7 +184,8 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
     d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.8, 0.99), weight_decay=0.0)
     state = {"step": 0, "audio_seconds": 0.0, "train_seconds": 0.0, "best_val": None}
     fresh_opt_step = 0  # re-warm the learning rate when the optimizer state is new
-    modules = {"codec": codec, "text_head": text_head, "disc": disc, "aux": model.reasoning_mel, "ctc": model.ctc}
+    modules = {"codec": codec, "text_head": text_head, "disc": disc, "aux": model.reasoning_mel, "ctc": model.ctc,
+               "distill": model.distill}
     if (last / "state.json").exists():
         disc_ok = ckpt.load_modules(last / "modules.safetensors", modules, skip_mismatch=("disc",))
         ckpt.load_optimizer(last / "optim.safetensors", {"g": g_opt, "d": d_opt} if disc_ok else {"g": g_opt})
@@ -170,6 +197,21 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             prev = json.loads((init / "state.json").read_text())
             state.update({k: prev[k] for k in ("step", "audio_seconds", "train_seconds") if k in prev})
         fresh_opt_step = state["step"]
+
+    reasoning_phase = cfg.phase == "reasoning"
+    frozen_codec: ReasoningCodec | None = None
+    if reasoning_phase:
+        # the reconstruction latent of the phase's starting model (``init_from``, also when resuming) is
+        # the target, so the decoder and the recon codebooks, which stay as they are, remain valid
+        import copy
+
+        frozen_codec = copy.deepcopy(codec)
+        if cfg.init_from:
+            ckpt.load_modules(Path(cfg.init_from) / "modules.safetensors", {"codec": frozen_codec})
+        frozen_codec.eval().requires_grad_(False)
+        trainable = ("reasoning_encoder.", "reasoning_vq.", "film.", "null_reasoning", "enc_norm.")
+        for name, p in codec.named_parameters():
+            p.requires_grad_(name.startswith(trainable))
 
     ddp_model: nn.Module = model
     ddp_disc: nn.Module = disc
@@ -186,6 +228,11 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
                            cfg.source_weights, cfg.seed + 7 + rank + state["step"])
     seg = int(round(cfg.segment_seconds * codec_cfg.sample_rate / codec_cfg.reasoning_hop)) * codec_cfg.reasoning_hop
     mel_loss = MultiResolutionMelLoss(codec_cfg.sample_rate).to(device)
+    teacher = None
+    if cfg.distill_weight > 0:
+        teacher = TeacherCache(corpus, train_clips, seed=cfg.seed)
+        if rank == 0 and not quiet:
+            print(f"distillation targets for {100 * teacher.coverage:.0f}% of the training clips")
     val_batch = _val_batch(val_clips, store, seg * 2, cfg.val_clips, cfg.seed)
     if cfg.preload:
         from concurrent.futures import ThreadPoolExecutor
@@ -220,9 +267,19 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             break
         for g in g_opt.param_groups:
             g["lr"] = cfg.lr * lr_scale
-        wav = crop_batch(store, sampler, cfg.batch_size, seg, rng).to(device)
+        extra: dict[str, torch.Tensor] = {}
+        if teacher is not None:
+            wav, tgt, tmask = crop_batch(store, sampler, cfg.batch_size, seg, rng, hop=codec_cfg.reasoning_hop,
+                                         teacher=teacher)
+            wav = wav.to(device)
+            extra.update(distill_targets=tgt.to(device), distill_mask=tmask.to(device))
+        else:
+            wav = crop_batch(store, sampler, cfg.batch_size, seg, rng).to(device)
+        if frozen_codec is not None:
+            with torch.no_grad():
+                extra["latent_target"] = frozen_codec.encode_frames(wav, None, None)[0].recon_pre
         n_q = None
-        if random.random() < cfg.quantizer_dropout:
+        if not reasoning_phase and random.random() < cfg.quantizer_dropout:
             n_q = random.randint(1, codec_cfg.num_recon_codebooks)
         text_args: tuple = ()
         if cfg.align_every and step % cfg.align_every == 0 and text_sampler.sources:
@@ -231,8 +288,8 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             text_args = (tw.to(device), tl, encode_texts(texts, 200).to(device))
             if cfg.ctc_weight > 0:
                 text_args = text_args + encode_transcripts(transcripts)
-        y_hat, losses = ddp_model(wav, n_q, *text_args)
-        use_gan = step >= cfg.gan_start
+        y_hat, losses = ddp_model(wav, n_q, *text_args, **extra)
+        use_gan = step >= cfg.gan_start and not reasoning_phase
         real, fake = wav, y_hat
         if use_gan and cfg.disc_crop_seconds > 0:
             n = min(wav.shape[1], int(cfg.disc_crop_seconds * codec_cfg.sample_rate))
@@ -247,8 +304,14 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             torch.nn.utils.clip_grad_norm_(disc.parameters(), cfg.grad_clip)
             d_opt.step()
             losses["disc"] = d_loss.detach()
-        l_mel = mel_loss(y_hat, wav)
-        total = cfg.mel_weight * l_mel
+        if reasoning_phase:
+            l_mel = wav.new_zeros(())
+            total = cfg.preserve_weight * losses["preserve"]
+        else:
+            l_mel = mel_loss(y_hat, wav)
+            total = cfg.mel_weight * l_mel
+        if "distill" in losses:
+            total = total + cfg.distill_weight * losses["distill"]
         total = total + cfg.commit_weight * (losses["recon_commit"] + losses["reasoning_commit"])
         total = total + cfg.codebook_weight * (losses["recon_codebook"] + losses["reasoning_codebook"])
         if "text" in losses:
@@ -271,6 +334,8 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         g_opt.step()
         if cfg.revive_every:
             for name, qo in model.last_quantizers.items():
+                if reasoning_phase and name == "recon":  # frozen in this phase
+                    continue
                 vq = codec.reasoning_vq if name == "reasoning" else codec.recon_vq
                 reviver.observe(name, vq, qo)
                 reviver.maybe_revive(step + 1, name, vq)
@@ -292,7 +357,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             row.update({f"revived_{k}": v for k, v in reviver.revived.items()})
             keys = ["step", "time", "audio_h", "sec_per_step", "audio_s_per_s", "gnorm", "total", "mel", "adv", "fm",
                     "disc", "text", "recon_commit", "recon_codebook", "reasoning_commit", "reasoning_codebook",
-                    "reasoning_mel", "ctc", "revived_reasoning", "revived_recon"]
+                    "reasoning_mel", "ctc", "distill", "preserve", "revived_reasoning", "revived_recon"]
             if writer is None:
                 writer = csv.DictWriter(log_f, fieldnames=keys + ["val_mel"], extrasaction="ignore")
                 if not new_log and log_path.read_text().splitlines()[0].count(",") != len(keys):
