@@ -28,7 +28,8 @@ def corpus(tmp_path_factory) -> Path:
 def recipe(tmp: Path, corpus: Path, steps: int) -> Path:
     r = {"corpus": str(corpus), "out_dir": str(tmp / "run"), "codec": TINY, "steps": steps, "batch_size": 2,
          "segment_seconds": 0.4, "gan_start": 2, "align_every": 2, "align_batch": 2, "threads": 1,
-         "log_every": 1, "val_every": 2, "val_clips": 2, "disc_channels": 4, "ckpt_minutes": 100}
+         "log_every": 1, "val_every": 2, "val_clips": 2, "disc_channels": 4, "ckpt_minutes": 100,
+         "recon0_ctc_weight": 0.5}
     p = tmp / "recipe.json"
     p.write_text(json.dumps(r))
     return p
@@ -46,6 +47,8 @@ def test_train_steps_and_resume(tmp_path, corpus):
     header = log[0].split(",")
     ctc = [r.split(",")[header.index("ctc")] for r in log[1:] if r.split(",")[header.index("ctc")]]
     assert ctc and all(0 <= float(v) < 1e4 for v in ctc)  # FSDD digits carry transcripts: CTC is trained
+    rc0 = [r.split(",")[header.index("recon0_ctc")] for r in log[1:] if r.split(",")[header.index("recon0_ctc")]]
+    assert rc0 and all(0 <= float(v) < 1e4 for v in rc0)  # and so is codebook 0's pronunciation target
     cfg.steps = 5
     state = train(cfg, quiet=True)  # resumes from run/last
     assert state["step"] == 5
@@ -154,7 +157,9 @@ def test_teacher_targets_follow_aligned_crops(tmp_path, corpus):
     try:
         cache = TeacherCache(corpus, clips)
         assert cache.coverage == 1.0
-        cache.mean[:], cache.std[:] = 0.0, 1.0  # keep raw window indices
+        assert np.allclose(cache.get(clips[0])[:, 0] * cache.std[0] + cache.index_mean[:len(cache.get(clips[0])), 0],
+                           np.arange(len(cache.get(clips[0]))), atol=0.05)  # index mean and std undo exactly
+        cache.cache = {c.path: np.load(wt.cache_path(corpus, c.path)) for c in clips}  # raw window indices
         rng = np.random.default_rng(0)
         wav, tgt, mask = crop_batch(store, Sampler(clips, {"*": 1.0}, 0), 16, 3 * hop, rng, noise_prob=0.0,
                                     hop=hop, teacher=cache)

@@ -54,6 +54,9 @@ class TrainConfig:
     text_weight: float = 1.0
     reasoning_mel_weight: float = 1.0  # the reasoning tokens alone must predict each window's coarse log-mel
     ctc_weight: float = 1.0  # each reasoning window must spell out its transcript bytes (CTC; clips with transcripts)
+    # pronunciation in reconstruction codebook 0: the latent quantised with codebook 0 alone must spell the
+    # transcript bytes, 4 CTC slots per 80 ms frame (joint phase, alignment steps, clips with transcripts)
+    recon0_ctc_weight: float = 0.0
     # each quantised reasoning window must predict the window-averaged Whisper tiny.en encoder states
     # (cached by ``python -m reasoningcodec.train.whisper_teacher CORPUS``; windows without a cache are skipped)
     distill_weight: float = 0.0
@@ -104,6 +107,7 @@ class TrainModel(nn.Module):
         self.reasoning_mel = nn.Sequential(nn.Linear(c.reasoning_dim, 512), nn.GELU(),
                                            nn.Linear(512, self.sub * c.n_mels))
         self.ctc = TranscriptCTC(c.reasoning_dim)
+        self.recon0_ctc = TranscriptCTC(c.latent_dim, slots=4)
         from .whisper_teacher import DIM
 
         self.distill = nn.Sequential(nn.Linear(c.reasoning_dim, 512), nn.GELU(), nn.Linear(512, DIM))
@@ -112,7 +116,7 @@ class TrainModel(nn.Module):
                 text_lens: torch.Tensor | None = None, tokens: torch.Tensor | None = None,
                 ctc_targets: torch.Tensor | None = None, ctc_lens: torch.Tensor | None = None,
                 distill_targets: torch.Tensor | None = None, distill_mask: torch.Tensor | None = None,
-                latent_target: torch.Tensor | None = None
+                latent_target: torch.Tensor | None = None, recon0_ctc: bool = False
                 ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
         """One training forward. With ``latent_target`` (reasoning phase) the decoder is skipped, the
         output audio is None and ``losses["preserve"]`` is the MSE of the reconstruction latent to it."""
@@ -147,6 +151,12 @@ class TrainModel(nn.Module):
             losses["text"] = self.text_head(rq.quantized, mask, tokens)
             if ctc_targets is not None:
                 losses["ctc"] = self.ctc(rq.quantized, n_win.to(wav.device), ctc_targets, ctc_lens)
+            if recon0_ctc and ctc_targets is not None:
+                first, _ = c.encode_frames(text_wav, None, 1)  # the latent as codebook 0 alone codes it
+                n_rec = (-(-text_lens // c.config.recon_hop)).clamp(max=first.recon.shape[1])
+                losses["recon0_ctc"] = self.recon0_ctc(first.recon, n_rec.to(wav.device), ctc_targets, ctc_lens)
+                for k in ("recon_commit", "recon_codebook", "reasoning_commit", "reasoning_codebook"):
+                    losses[k] = losses[k] + first.losses[k]
             losses["reasoning_commit"] = losses["reasoning_commit"] + rq.commit_loss
             losses["reasoning_codebook"] = losses["reasoning_codebook"] + rq.codebook_loss
         return y, losses
@@ -185,7 +195,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
     state = {"step": 0, "audio_seconds": 0.0, "train_seconds": 0.0, "best_val": None}
     fresh_opt_step = 0  # re-warm the learning rate when the optimizer state is new
     modules = {"codec": codec, "text_head": text_head, "disc": disc, "aux": model.reasoning_mel, "ctc": model.ctc,
-               "distill": model.distill}
+               "distill": model.distill, "recon0_ctc": model.recon0_ctc}
     if (last / "state.json").exists():
         disc_ok = ckpt.load_modules(last / "modules.safetensors", modules, skip_mismatch=("disc",))
         ckpt.load_optimizer(last / "optim.safetensors", {"g": g_opt, "d": d_opt} if disc_ok else {"g": g_opt})
@@ -230,7 +240,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
     mel_loss = MultiResolutionMelLoss(codec_cfg.sample_rate).to(device)
     teacher = None
     if cfg.distill_weight > 0:
-        teacher = TeacherCache(corpus, train_clips, seed=cfg.seed)
+        teacher = TeacherCache(corpus, train_clips)
         if rank == 0 and not quiet:
             print(f"distillation targets for {100 * teacher.coverage:.0f}% of the training clips")
     val_batch = _val_batch(val_clips, store, seg * 2, cfg.val_clips, cfg.seed)
@@ -267,7 +277,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             break
         for g in g_opt.param_groups:
             g["lr"] = cfg.lr * lr_scale
-        extra: dict[str, torch.Tensor] = {}
+        extra: dict[str, Any] = {}
         if teacher is not None:
             wav, tgt, tmask = crop_batch(store, sampler, cfg.batch_size, seg, rng, hop=codec_cfg.reasoning_hop,
                                          teacher=teacher)
@@ -286,8 +296,10 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             tw, tl, texts, transcripts = text_batch(store, text_sampler, cfg.align_batch, codec_cfg.reasoning_hop,
                                                     int(cfg.align_max_seconds * codec_cfg.sample_rate), rng)
             text_args = (tw.to(device), tl, encode_texts(texts, 200).to(device))
-            if cfg.ctc_weight > 0:
+            if cfg.ctc_weight > 0 or cfg.recon0_ctc_weight > 0:
                 text_args = text_args + encode_transcripts(transcripts)
+            if cfg.recon0_ctc_weight > 0 and not reasoning_phase:
+                extra["recon0_ctc"] = True
         y_hat, losses = ddp_model(wav, n_q, *text_args, **extra)
         use_gan = step >= cfg.gan_start and not reasoning_phase
         real, fake = wav, y_hat
@@ -318,6 +330,8 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             total = total + cfg.text_weight * losses["text"]
         if "ctc" in losses:
             total = total + cfg.ctc_weight * losses["ctc"]
+        if "recon0_ctc" in losses:
+            total = total + cfg.recon0_ctc_weight * losses["recon0_ctc"]
         if "reasoning_mel" in losses:
             total = total + cfg.reasoning_mel_weight * losses["reasoning_mel"]
         if use_gan:
@@ -357,7 +371,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             row.update({f"revived_{k}": v for k, v in reviver.revived.items()})
             keys = ["step", "time", "audio_h", "sec_per_step", "audio_s_per_s", "gnorm", "total", "mel", "adv", "fm",
                     "disc", "text", "recon_commit", "recon_codebook", "reasoning_commit", "reasoning_codebook",
-                    "reasoning_mel", "ctc", "distill", "preserve", "revived_reasoning", "revived_recon"]
+                    "reasoning_mel", "ctc", "recon0_ctc", "distill", "preserve", "revived_reasoning", "revived_recon"]
             if writer is None:
                 writer = csv.DictWriter(log_f, fieldnames=keys + ["val_mel"], extrasaction="ignore")
                 if not new_log and log_path.read_text().splitlines()[0].count(",") != len(keys):
