@@ -17,13 +17,33 @@ def codec_cpu():
     return ReasoningCodec().eval()
 
 
-@pytest.fixture(params=DEVICES)
-def codec(request, codec_cpu):
-    if request.param == "cpu":
-        return codec_cpu
+@pytest.fixture(scope="session")
+def codec_whisper_cpu():
+    """A random codec with the Whisper-style reasoning front-end (the shipped model's)."""
+    from reasoningcodec import CodecConfig, ReasoningCodec
+
+    torch.manual_seed(0)
+    return ReasoningCodec(CodecConfig(reasoning_frontend="whisper")).eval()
+
+
+def _device_frontend_params():
+    out = []
+    for d in DEVICES:
+        name, marks = (d.values[0], d.marks) if hasattr(d, "values") else (d, ())
+        for f in ("window", "whisper"):
+            out.append(pytest.param((name, f), marks=marks, id=f"{name}-{f}"))
+    return out
+
+
+@pytest.fixture(params=_device_frontend_params())
+def codec(request, codec_cpu, codec_whisper_cpu):
+    device, frontend = request.param
+    base = codec_whisper_cpu if frontend == "whisper" else codec_cpu
+    if device == "cpu":
+        return base
     import copy
 
-    return copy.deepcopy(codec_cpu).to("cuda")
+    return copy.deepcopy(base).to("cuda")
 
 
 def signal(n: int, seed: int = 0, batch: int = 1) -> torch.Tensor:

@@ -51,6 +51,15 @@ class CodecConfig:
     num_reasoning_codebooks: int = 8
     reasoning_codebook_size: int = 4096
     reasoning_codebook_dim: int = 8
+    # "window": the window transformer over the codec's log-mel; "whisper": a Whisper-style front-end
+    # (its own 80-band log-mel, two convolutions to 50 Hz, ``whisper_layers`` transformer layers of
+    # ``whisper_dim``), window-causal, whose states are averaged per window and projected to
+    # ``reasoning_dim``; it can start from Whisper tiny.en's first layers (see reasoning.py)
+    reasoning_frontend: str = "window"
+    whisper_mels: int = 80
+    whisper_dim: int = 384
+    whisper_heads: int = 6
+    whisper_layers: int = 2
 
     # decoder
     dec_latent_blocks: int = 2
@@ -93,6 +102,12 @@ class CodecConfig:
         need(self.recon_codebook_size >= 2 and self.reasoning_codebook_size >= 2, "codebook size >= 2")
         need(self.encoder_dtype in ("float32", "float64"), "encoder_dtype is float32 or float64")
         need(self.f_max <= self.sample_rate / 2, "f_max above Nyquist")
+        need(self.reasoning_frontend in ("window", "whisper"), "reasoning_frontend is 'window' or 'whisper'")
+        if self.reasoning_frontend == "whisper":
+            need(self.hop_length * 100 == self.sample_rate, "the whisper front-end needs 10 ms base frames")
+            need(self.reasoning_stride % 2 == 0, "the whisper front-end needs an even reasoning_stride")
+            need(self.whisper_dim % self.whisper_heads == 0, "whisper_dim must divide by whisper_heads")
+            need(self.whisper_layers >= 1 and self.whisper_mels >= 1, "whisper_layers, whisper_mels >= 1")
 
     # ----------------------------------------------------------------------------------------------
     @property

@@ -65,6 +65,40 @@ class CausalLogMel(nn.Module):
         return torch.log(torch.clamp(mel, min=1e-5)), new_state
 
 
+class WhisperLogMel(nn.Module):
+    """Whisper-style log-mel on the codec's causal frame grid: ``[B, T]`` → ``[B, T / hop, n_mels]``.
+
+    25 ms Hann window, power spectrum, ``n_mels`` Slaney mel bands over 0–8 kHz, ``log10``, then
+    Whisper's ``(x + 4) / 4`` scaling. The power is scaled as if the window had Whisper's 400 samples,
+    so at 24 kHz (600-sample window, 40 Hz bins like Whisper's 400 at 16 kHz) the bands match Whisper's.
+    Whisper floors each input at its own maximum − 8, which needs the whole signal; this floors at a
+    fixed ``log10`` value instead (−6: within 1 dB of the per-clip floor for speech peaking near −6 dBFS).
+    Frame ``i`` covers samples ``[(i+1)·hop − win, (i+1)·hop)``; state: the last ``win − hop`` samples.
+    """
+
+    def __init__(self, sample_rate: int, hop: int, n_mels: int = 80, floor: float = -6.0) -> None:
+        super().__init__()
+        self.win, self.hop, self.floor = int(round(0.025 * sample_rate)), hop, floor
+        self.register_buffer("window", torch.hann_window(self.win, periodic=True), persistent=False)
+        self.register_buffer("fb", mel_filterbank(self.win, sample_rate, n_mels, 0.0, min(8000.0, sample_rate / 2)),
+                             persistent=False)
+        self.scale = (400.0 / self.win) ** 2
+
+    def forward(self, wav: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        b, t = wav.shape
+        keep = self.win - self.hop
+        if state is None:
+            state = wav.new_zeros(b, keep)
+        full = torch.cat([state, wav], dim=1)
+        new_state = full[:, full.shape[1] - keep:]
+        if t == 0:
+            return wav.new_zeros(b, 0, self.fb.shape[1]), new_state
+        frames = full.unfold(1, self.win, self.hop)
+        power = torch.fft.rfft(frames * self.window.to(wav.dtype), dim=-1).abs().pow(2) * self.scale
+        mel = torch.log10(torch.clamp(power @ self.fb.to(wav.dtype), min=1e-10)).clamp(min=self.floor)
+        return (mel + 4.0) / 4.0, new_state
+
+
 class ISTFTHead(nn.Module):
     """Features ``[B, N, D]`` → waveform by inverse STFT with causal frame placement.
 

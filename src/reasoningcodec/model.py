@@ -27,11 +27,11 @@ from torch import nn
 
 from .codes import Codes
 from .config import CodecConfig
-from .features import CausalLogMel, ISTFTHead
+from .features import CausalLogMel, ISTFTHead, WhisperLogMel
 from .inputs import prepare_audio
 from .nn import ConvNeXtStack, FiLM
 from .quantize import ResidualVQ
-from .reasoning import ReasoningEncoder
+from .reasoning import ReasoningEncoder, WhisperReasoningEncoder
 
 if TYPE_CHECKING:
     from .streaming import StreamDecoder, StreamEncoder
@@ -42,6 +42,7 @@ class EncoderState:
     """Everything the encoder carries between pieces of a signal (one per batch of streams)."""
 
     mel: torch.Tensor | None = None
+    whisper_mel: torch.Tensor | None = None  # state of the whisper front-end's own log-mel
     reasoning_frames: torch.Tensor | None = None  # base frames of the open window [B, <stride, n_mels]
     reasoning_cache: list | None = None
     last_reasoning: torch.Tensor | None = None  # quantised feature of the latest window [B, Dr]
@@ -88,9 +89,17 @@ class ReasoningCodec(nn.Module):
         self.config = c = config or CodecConfig()
         self.mel = CausalLogMel(c.sample_rate, c.n_fft, c.hop_length, c.n_mels, c.f_max)
         # reasoning branch
-        self.reasoning_encoder = ReasoningEncoder(c.n_mels, c.reasoning_stride, c.reasoning_substride,
-                                                  c.reasoning_dim, c.reasoning_layers, c.reasoning_heads,
-                                                  c.reasoning_context_windows)
+        self.whisper_mel: WhisperLogMel | None = None
+        self.reasoning_encoder: ReasoningEncoder | WhisperReasoningEncoder
+        if c.reasoning_frontend == "whisper":
+            self.whisper_mel = WhisperLogMel(c.sample_rate, c.hop_length, c.whisper_mels)
+            self.reasoning_encoder = WhisperReasoningEncoder(c.whisper_mels, c.reasoning_stride, c.whisper_dim,
+                                                             c.whisper_layers, c.whisper_heads,
+                                                             c.reasoning_context_windows, c.reasoning_dim)
+        else:
+            self.reasoning_encoder = ReasoningEncoder(c.n_mels, c.reasoning_stride, c.reasoning_substride,
+                                                      c.reasoning_dim, c.reasoning_layers, c.reasoning_heads,
+                                                      c.reasoning_context_windows)
         self.reasoning_vq = ResidualVQ(c.reasoning_dim, c.num_reasoning_codebooks, c.reasoning_codebook_size,
                                        c.reasoning_codebook_dim)
         # reconstruction branch
@@ -193,7 +202,10 @@ class ReasoningCodec(nn.Module):
         b = wav.shape[0]
         mel, st.mel = self.mel(wav, st.mel)  # [B, F, M]
         # --- reasoning windows
-        frames = mel if st.reasoning_frames is None else torch.cat([st.reasoning_frames, mel], dim=1)
+        rmel = mel
+        if self.whisper_mel is not None:
+            rmel, st.whisper_mel = self.whisper_mel(wav, st.whisper_mel)
+        frames = rmel if st.reasoning_frames is None else torch.cat([st.reasoning_frames, rmel], dim=1)
         n_win = frames.shape[1] // c.reasoning_stride
         used = n_win * c.reasoning_stride
         st.reasoning_frames = frames[:, used:]
@@ -249,6 +261,12 @@ class ReasoningCodec(nn.Module):
         out = EncoderOutput(r_codes, r_q, r_pre, q_codes, q_q, z if n_rec > 0 else q_q, losses,
                             {k: v for k, v in (("reasoning", rq), ("recon", qq)) if v is not None and self.training})
         return out, st
+
+    def reasoning_features(self, wav: torch.Tensor) -> torch.Tensor:
+        """Unquantised reasoning features ``[B, N, reasoning_dim]`` of the complete windows of ``wav [B, T]``
+        (from the start of a signal; the reasoning branch alone, with gradients: for training heads)."""
+        mel = self.whisper_mel(wav)[0] if self.whisper_mel is not None else self.mel(wav)[0]
+        return self.reasoning_encoder(mel)[0]
 
     # ------------------------------------------------------------------ decoder core
     def decode_latent(self, z: torch.Tensor, state: DecoderState | None = None

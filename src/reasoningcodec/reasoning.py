@@ -102,3 +102,52 @@ class ReasoningEncoder(nn.Module):
             x, kv = layer(x, None if cache is None else cache[i])
             new_cache.append(kv)
         return self.norm(x[:, :, -1]), new_cache
+
+
+class WhisperReasoningEncoder(nn.Module):
+    """Whisper-style reasoning front-end: 80-band log-mel frames (100 Hz) → window features ``[B, N, out_dim]``.
+
+    Two convolutions (kernel 3, the second with stride 2) take the frames to 50 Hz states, as in
+    Whisper's encoder; both are causal (the first looks 2 frames back, the second reads conv frames
+    ``2j − 1 .. 2j + 1``, which all lie inside state ``j``'s window), so a window's output depends only
+    on its own and earlier frames. ``layers`` :class:`WindowAttentionLayer` blocks run over the
+    ``stride / 2`` states of each window (free inside a window, causal across windows, ALiBi distance
+    bias instead of Whisper's absolute positions, which a stream of any length cannot use). The states
+    of a window are averaged and projected to ``out_dim``.
+
+    Its weights can start from Whisper tiny.en's convolutions and first layers
+    (``reasoningcodec.train.whisper_teacher.init_from_whisper``): the layouts match one to one.
+    Cache: ``{"conv1": last 2 input frames, "conv2": last conv-1 frame, "kv": per-layer K/V}``.
+    """
+
+    def __init__(self, n_mels: int, stride: int, dim: int, layers: int, heads: int, context_windows: int,
+                 out_dim: int) -> None:
+        super().__init__()
+        self.stride, self.states = stride, stride // 2
+        self.n_mels, self.dim = n_mels, dim
+        self.conv1 = nn.Conv1d(n_mels, dim, 3)
+        self.conv2 = nn.Conv1d(dim, dim, 3, stride=2)
+        self.layers = nn.ModuleList(
+            WindowAttentionLayer(dim, heads, context_windows, self.states) for _ in range(layers)
+        )
+        self.norm = nn.LayerNorm(dim)
+        self.proj = nn.Linear(dim, out_dim)
+
+    def forward(self, mel: torch.Tensor, cache: dict | None = None) -> tuple[torch.Tensor, dict]:
+        b, f, _ = mel.shape
+        n = f // self.stride
+        x = mel[:, : n * self.stride].transpose(1, 2)  # [B, M, F]
+        c1 = x.new_zeros(b, self.n_mels, 2) if cache is None else cache["conv1"]
+        x = torch.cat([c1.to(x.dtype), x], dim=2)
+        new_c1 = x[:, :, x.shape[2] - 2:]
+        h = F.gelu(self.conv1(x))  # [B, D, F]
+        c2 = h.new_zeros(b, self.dim, 1) if cache is None else cache["conv2"]
+        h = torch.cat([c2.to(h.dtype), h], dim=2)
+        new_c2 = h[:, :, h.shape[2] - 1:]
+        h = F.gelu(self.conv2(h))  # [B, D, F / 2]
+        x = h.transpose(1, 2).reshape(b, n, self.states, self.dim)
+        kv = []
+        for i, layer in enumerate(self.layers):
+            x, c = layer(x, None if cache is None else cache["kv"][i])
+            kv.append(c)
+        return self.proj(self.norm(x).mean(2)), {"conv1": new_c1, "conv2": new_c2, "kv": kv}

@@ -37,8 +37,11 @@ def save_modules(path: Path, modules: dict[str, torch.nn.Module], dtype: torch.d
     _atomic(path, lambda p: save_file(tensors, p))
 
 
-def load_modules(path: Path, modules: dict[str, torch.nn.Module], skip_mismatch: tuple[str, ...] = ()) -> bool:
-    """Load module weights; modules named in ``skip_mismatch`` are left as they are when shapes differ.
+def load_modules(path: Path, modules: dict[str, torch.nn.Module], skip_mismatch: tuple[str, ...] = (),
+                 partial: tuple[str, ...] = ()) -> bool:
+    """Load module weights; modules named in ``skip_mismatch`` are left as they are when shapes differ;
+    modules named in ``partial`` take the tensors whose names and shapes match and keep the rest
+    (e.g. a codec whose reasoning front-end changed).
 
     Returns False if any module was skipped."""
     ok = True
@@ -46,6 +49,14 @@ def load_modules(path: Path, modules: dict[str, torch.nn.Module], skip_mismatch:
     for name, m in modules.items():
         pre = f"{name}."
         sub = {k[len(pre):]: v for k, v in state.items() if k.startswith(pre)}
+        if sub and name in partial:
+            ref = m.state_dict()
+            fit = {k: v for k, v in sub.items() if k in ref and tuple(v.shape) == tuple(ref[k].shape)}
+            if len(fit) < len(ref) or len(fit) < len(sub):
+                print(f"checkpoint: {name}: {len(fit)} of {len(ref)} tensors loaded, "
+                      f"{len(sub) - len(fit)} in the file do not fit")
+            m.load_state_dict({k: v.to(ref[k].dtype) for k, v in fit.items()}, strict=False)
+            continue
         if sub:
             ref = m.state_dict()
             if any(k not in ref or tuple(v.shape) != tuple(ref[k].shape) for k, v in sub.items()):

@@ -143,8 +143,7 @@ class TrainModel(nn.Module):
             target = target.mean(3).reshape(b, nr, -1)
             losses["reasoning_mel"] = torch.nn.functional.l1_loss(self.reasoning_mel(out.reasoning), target.detach())
         if text_wav is not None:
-            mel, _ = c.mel(text_wav)
-            r_pre, _ = c.reasoning_encoder(mel)
+            r_pre = c.reasoning_features(text_wav)
             rq = c.reasoning_vq(r_pre)
             n_win = -(-text_lens // c.config.reasoning_hop)
             mask = torch.arange(r_pre.shape[1], device=wav.device)[None] < n_win.to(wav.device)[:, None]
@@ -202,7 +201,14 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         state.update(json.loads((last / "state.json").read_text()))
     elif cfg.init_from:
         init = Path(cfg.init_from)
-        ckpt.load_modules(init / "modules.safetensors", modules, skip_mismatch=("disc",))
+        ckpt.load_modules(init / "modules.safetensors", modules, skip_mismatch=("disc",), partial=("codec",))
+        if codec_cfg.reasoning_frontend == "whisper" and not _has_prefix(init / "modules.safetensors",
+                                                                         "codec.reasoning_encoder.conv1."):
+            from .whisper_teacher import init_from_whisper
+
+            n = init_from_whisper(codec.reasoning_encoder)
+            if rank == 0 and not quiet:
+                print(f"reasoning front-end: {n} tensors from Whisper tiny.en")
         if (init / "state.json").exists():
             prev = json.loads((init / "state.json").read_text())
             state.update({k: prev[k] for k in ("step", "audio_seconds", "train_seconds") if k in prev})
@@ -216,8 +222,12 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         import copy
 
         frozen_codec = copy.deepcopy(codec)
-        if cfg.init_from:
-            ckpt.load_modules(Path(cfg.init_from) / "modules.safetensors", {"codec": frozen_codec})
+        if cfg.init_from:  # the starting model as it was trained (its reasoning front-end may differ)
+            init = Path(cfg.init_from)
+            if (init / "state.json").exists():
+                prev_codec = json.loads((init / "state.json").read_text()).get("config", {}).get("codec", {})
+                frozen_codec = ReasoningCodec(CodecConfig.from_dict({**CodecConfig().to_dict(), **prev_codec})).to(device)
+            ckpt.load_modules(init / "modules.safetensors", {"codec": frozen_codec})
         frozen_codec.eval().requires_grad_(False)
         trainable = ("reasoning_encoder.", "reasoning_vq.", "film.", "null_reasoning", "enc_norm.")
         for name, p in codec.named_parameters():
@@ -399,6 +409,13 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
     if world > 1:
         dist.barrier()
     return state
+
+
+def _has_prefix(path: Path, prefix: str) -> bool:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return any(k.startswith(prefix) for k in f.keys())
 
 
 def _save(last: Path, modules: dict, g_opt, d_opt, state: dict, cfg: TrainConfig) -> None:

@@ -47,6 +47,75 @@ def model_path() -> Path:
     return p
 
 
+def encoder_weights(path: Path | None = None) -> dict[str, torch.Tensor]:
+    """Whisper tiny.en's encoder weights (float32) read from the CTranslate2 ``model.bin``.
+
+    The file is a small header and then, per variable, its name, shape, data type and raw bytes
+    (CTranslate2's model format, version 6 here); only the ``encoder/`` float16 variables are kept,
+    named without the prefix (``conv1/weight``, ``layer_0/self_attention/linear_0/weight``, ...).
+    """
+    import struct
+
+    import torch
+
+    path = path or model_path() / "model.bin"
+
+    def u(fmt: str, f) -> tuple:
+        return struct.unpack("<" + fmt, f.read(struct.calcsize("<" + fmt)))
+
+    out: dict[str, torch.Tensor] = {}
+    with open(path, "rb") as f:
+        (version,) = u("I", f)
+        if version < 5:
+            raise RuntimeError(f"{path}: CTranslate2 model format {version} is not supported")
+        f.read(u("H", f)[0])  # spec name
+        u("I", f)  # spec revision
+        (count,) = u("I", f)
+        for _ in range(count):
+            name = f.read(u("H", f)[0]).decode().rstrip("\x00")
+            (rank,) = u("B", f)
+            dims = u(f"{rank}I", f)
+            (dtype,) = u("B", f)
+            (nbytes,) = u("I", f)
+            data = f.read(nbytes)
+            if name.startswith("encoder/") and dtype == 4:  # float16
+                arr = np.frombuffer(data, np.float16).reshape(dims).astype(np.float32)
+                out[name[len("encoder/"):]] = torch.from_numpy(arr.copy())
+    if "conv1/weight" not in out:
+        raise RuntimeError(f"{path}: no float16 Whisper encoder weights found")
+    return out
+
+
+def init_from_whisper(encoder, weights: dict | None = None) -> int:
+    """Copy Whisper tiny.en's convolutions, first ``len(encoder.layers)`` layers and final norm into a
+    :class:`reasoningcodec.reasoning.WhisperReasoningEncoder`; its projection stays as it is.
+    Returns the number of tensors copied."""
+    import torch
+
+    w = weights if weights is not None else encoder_weights()
+    sd = {"conv1.weight": w["conv1/weight"], "conv1.bias": w["conv1/bias"],
+          "conv2.weight": w["conv2/weight"], "conv2.bias": w["conv2/bias"],
+          "norm.weight": w["layer_norm/gamma"], "norm.bias": w["layer_norm/beta"]}
+    for i in range(len(encoder.layers)):
+        p = f"layer_{i}/"
+        for ours, theirs in (("norm1.weight", "self_attention/layer_norm/gamma"),
+                             ("norm1.bias", "self_attention/layer_norm/beta"),
+                             ("qkv.weight", "self_attention/linear_0/weight"), ("qkv.bias", "self_attention/linear_0/bias"),
+                             ("out.weight", "self_attention/linear_1/weight"), ("out.bias", "self_attention/linear_1/bias"),
+                             ("norm2.weight", "ffn/layer_norm/gamma"), ("norm2.bias", "ffn/layer_norm/beta"),
+                             ("fc1.weight", "ffn/linear_0/weight"), ("fc1.bias", "ffn/linear_0/bias"),
+                             ("fc2.weight", "ffn/linear_1/weight"), ("fc2.bias", "ffn/linear_1/bias")):
+            sd[f"layers.{i}.{ours}"] = w[p + theirs]
+    own = encoder.state_dict()
+    for k, v in sd.items():
+        if tuple(own[k].shape) != tuple(v.shape):
+            raise ValueError(f"Whisper weight {k} has shape {tuple(v.shape)}, the encoder {tuple(own[k].shape)}")
+    with torch.no_grad():
+        for k, v in sd.items():
+            own[k].copy_(v)
+    return len(sd)
+
+
 class WhisperTeacher:
     """Window-averaged Whisper tiny.en encoder states for many clips at once.
 
