@@ -121,15 +121,19 @@ def machine_info(threads: int) -> dict[str, Any]:
 
 
 def default_model_info(model: str | None) -> dict[str, Any]:
-    """Id of the model the quality stages use, and whether its architecture is the default config's
-    (the speed stage times a randomly initialised default-config model)."""
+    """Id of the model the quality stages use, and whether its architecture is the installed default's
+    (the speed stage times a randomly initialised model of that architecture)."""
     import reasoningcodec as rc
 
     try:
         m = rc.ReasoningCodec.from_pretrained(model) if model else rc.load()
     except Exception as e:  # noqa: BLE001 - reported in the header, the stages report their own failure
         return {"model_id": None, "source": model or "installed default", "error": f"{type(e).__name__}: {e}"[:200]}
-    a, b = dataclasses.asdict(m.config), dataclasses.asdict(rc.CodecConfig())
+    try:  # the speed stage times a random model of the installed default's architecture
+        ref = rc.load().config
+    except Exception:  # noqa: BLE001
+        ref = rc.CodecConfig()
+    a, b = dataclasses.asdict(m.config), dataclasses.asdict(ref)
     a.pop("model_id"), b.pop("model_id")
     return {"model_id": m.config.model_id, "source": model or "installed default",
             "same_architecture_as_default_config": a == b}
@@ -284,7 +288,7 @@ def header(record: dict[str, Any] | None, command: str, regenerated: bool,
               f"| default model | `{model.get('model_id')}` ({model['source']})"
               + ("" if model.get("model_id") else f": {model.get('error', 'not loaded')}")
               + ("; the speed stage times a random-init model of the same architecture" if arch else
-                 "; **its architecture differs from the default config the speed stage times**" if arch is False
+                 "; **its architecture differs from the installed default's, which the speed stage times**" if arch is False
                  else "") + " |", ""]
     if regenerated:
         lines += [f"This file was regenerated on {now} with `{command}` from the JSON files of that run "

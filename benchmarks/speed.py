@@ -77,13 +77,24 @@ def _hf(model_cls: Any, config: Any, repo: str, device: torch.device) -> tuple[A
 WORKERS = {"ours": ["ours"], "encodec": ["encodec:6", "encodec:1.5"], "mimi": ["mimi"], "xcodec": ["xcodec"]}
 
 
+def default_architecture() -> "rc.CodecConfig":
+    """The installed default model's config (its architecture, timed with random weights), or the
+    library's default config when no trained weights are installed."""
+    import reasoningcodec as rc
+
+    try:
+        return rc.load().config
+    except Exception:  # noqa: BLE001 - no weights installed: time the library default
+        return rc.CodecConfig()
+
+
 def build(spec: str, args: argparse.Namespace, device: torch.device) -> Adapter:
     name, _, arg = spec.partition(":")
     if name == "ours":
         import reasoningcodec as rc
 
         m = (rc.ReasoningCodec.from_pretrained(args.model, device=device) if args.model
-             else rc.ReasoningCodec().to(device)).eval()
+             else rc.ReasoningCodec(default_architecture()).to(device)).eval()
         return Adapter("ours", m, m.sample_rate, m.bitrate / 1000, args.model or "random", m.encode, m.decode,
                        lambda c: int(c.reasoning.numel() + c.recon.numel()))
     import transformers as tf
@@ -330,7 +341,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--codecs", default="ours,encodec", help=f"comma list of {','.join(CODECS)}")
     p.add_argument("--seconds", type=float, default=10.0, help="batch-1 clip length; batch-16 clips are half")
     p.add_argument("--runs", type=int, default=3, help="timed runs per measurement (median)")
-    p.add_argument("--model", default=None, help="trained ReasoningCodec directory (default: random init)")
+    p.add_argument("--model", default=None, help="trained ReasoningCodec directory (default: random init of the installed "
+                   "default model's architecture)")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"), help="output directory")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)

@@ -218,3 +218,26 @@ def test_reasoning_phase_trains_only_the_reasoning_branch(tmp_path, corpus):
     finally:
         for c in clips:
             wt.cache_path(corpus, c.path).unlink(missing_ok=True)
+
+
+def test_reasoning_init_whitening_and_residual_vq_fit():
+    import torch
+
+    from reasoningcodec.quantize import ResidualVQ
+    from reasoningcodec.train.reasoning_init import fit_residual_vq, set_whitening
+
+    g = torch.Generator().manual_seed(0)
+    # features with one dominant direction and a weak but structured part (as the front-end's are)
+    x = torch.randn(6000, 24, generator=g) * torch.linspace(0.1, 1.0, 24) + 30.0 * torch.randn(6000, 1, generator=g)
+    proj = torch.nn.Linear(24, 16)
+    y = set_whitening(proj, x, top=8)
+    assert torch.allclose(y[:, :8].std(0), torch.ones(8), atol=0.02)
+    assert torch.allclose(y[:, :8].mean(0), torch.zeros(8), atol=1e-3)
+    assert float(y[:, 8:].abs().max()) == 0.0
+    vq = ResidualVQ(16, 4, 64, 4).eval()
+    left = fit_residual_vq(vq, y, iters=5)
+    total = float(y.var(0).sum())
+    assert left[0] < total and all(b <= a + 1e-3 for a, b in zip(left, left[1:]))
+    # the fitted stages are what the codec's own quantiser computes
+    q = vq(y[None]).quantized[0]
+    assert abs(float((y - q).var(0).sum()) - left[-1]) < 0.05 * left[-1]

@@ -65,6 +65,8 @@ class TrainConfig:
     # reconstruction latent equal to that of the starting model, so decoder and recon codebooks stay valid
     phase: str = "joint"
     preserve_weight: float = 10.0
+    preserve_from: str = ""  # reasoning phase: checkpoint whose reconstruction latent is kept (default init_from)
+    freeze: list[str] = field(default_factory=list)  # codec parameter-name prefixes kept fixed (any phase)
     revive_every: int = 50  # restart dead VQ codes every N steps (0: never)
     align_every: int = 4
     align_batch: int = 8
@@ -222,8 +224,8 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         import copy
 
         frozen_codec = copy.deepcopy(codec)
-        if cfg.init_from:  # the starting model as it was trained (its reasoning front-end may differ)
-            init = Path(cfg.init_from)
+        if cfg.preserve_from or cfg.init_from:  # that model as it was trained (its front-end may differ)
+            init = Path(cfg.preserve_from or cfg.init_from)
             if (init / "state.json").exists():
                 prev_codec = json.loads((init / "state.json").read_text()).get("config", {}).get("codec", {})
                 frozen_codec = ReasoningCodec(CodecConfig.from_dict({**CodecConfig().to_dict(), **prev_codec})).to(device)
@@ -232,6 +234,10 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         trainable = ("reasoning_encoder.", "reasoning_vq.", "film.", "null_reasoning", "enc_norm.")
         for name, p in codec.named_parameters():
             p.requires_grad_(name.startswith(trainable))
+    if cfg.freeze:
+        for name, p in codec.named_parameters():
+            if name.startswith(tuple(cfg.freeze)):
+                p.requires_grad_(False)
 
     ddp_model: nn.Module = model
     ddp_disc: nn.Module = disc
@@ -254,6 +260,9 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         if rank == 0 and not quiet:
             print(f"distillation targets for {100 * teacher.coverage:.0f}% of the training clips")
     val_batch = _val_batch(val_clips, store, seg * 2, cfg.val_clips, cfg.seed)
+    if frozen_codec is not None and val_batch is not None and rank == 0 and not quiet:
+        print(f"validation log-mel L1 of the model whose latent is kept: "
+              f"{_validate(frozen_codec, mel_loss, val_batch):.4f}")
     if cfg.preload:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -358,9 +367,9 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         g_opt.step()
         if cfg.revive_every:
             for name, qo in model.last_quantizers.items():
-                if reasoning_phase and name == "recon":  # frozen in this phase
-                    continue
                 vq = codec.reasoning_vq if name == "reasoning" else codec.recon_vq
+                if not vq.stages[0].codebook.requires_grad:  # frozen (phase or ``freeze``): leave it be
+                    continue
                 reviver.observe(name, vq, qo)
                 reviver.maybe_revive(step + 1, name, vq)
                 if world > 1 and (step + 1) % reviver.every == 0:  # keep replicas identical
