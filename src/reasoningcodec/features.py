@@ -61,11 +61,14 @@ class CausalLogMel(nn.Module):
             return wav.new_zeros(b, 0, self.fb.shape[1]), new_state
         frames = full.unfold(1, self.n_fft, self.hop)  # [B, F, n_fft]
         spec = torch.fft.rfft(frames * self.window.to(wav.dtype), dim=-1).abs()
-        mel = spec @ self.fb.to(wav.dtype)
-        return torch.log(torch.clamp(mel, min=1e-5)), new_state
+        return self.compress(spec), new_state
+
+    def compress(self, spec: torch.Tensor) -> torch.Tensor:
+        """Magnitude spectrum ``[B, F, n_fft / 2 + 1]`` → log-mel ``[B, F, n_mels]``."""
+        return torch.log(torch.clamp(spec @ self.fb.to(spec.dtype), min=1e-5))
 
 
-class WhisperLogMel(nn.Module):
+class WhisperLogMel(CausalLogMel):
     """Whisper-style log-mel on the codec's causal frame grid: ``[B, T]`` → ``[B, T / hop, n_mels]``.
 
     25 ms Hann window, power spectrum, ``n_mels`` Slaney mel bands over 0–8 kHz, ``log10``, then
@@ -77,26 +80,14 @@ class WhisperLogMel(nn.Module):
     """
 
     def __init__(self, sample_rate: int, hop: int, n_mels: int = 80, floor: float = -6.0) -> None:
-        super().__init__()
-        self.win, self.hop, self.floor = int(round(0.025 * sample_rate)), hop, floor
-        self.register_buffer("window", torch.hann_window(self.win, periodic=True), persistent=False)
-        self.register_buffer("fb", mel_filterbank(self.win, sample_rate, n_mels, 0.0, min(8000.0, sample_rate / 2)),
-                             persistent=False)
-        self.scale = (400.0 / self.win) ** 2
+        win = int(round(0.025 * sample_rate))
+        super().__init__(sample_rate, win, hop, n_mels, min(8000.0, sample_rate / 2))
+        self.floor, self.scale = floor, (400.0 / win) ** 2
 
-    def forward(self, wav: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        b, t = wav.shape
-        keep = self.win - self.hop
-        if state is None:
-            state = wav.new_zeros(b, keep)
-        full = torch.cat([state, wav], dim=1)
-        new_state = full[:, full.shape[1] - keep:]
-        if t == 0:
-            return wav.new_zeros(b, 0, self.fb.shape[1]), new_state
-        frames = full.unfold(1, self.win, self.hop)
-        power = torch.fft.rfft(frames * self.window.to(wav.dtype), dim=-1).abs().pow(2) * self.scale
-        mel = torch.log10(torch.clamp(power @ self.fb.to(wav.dtype), min=1e-10)).clamp(min=self.floor)
-        return (mel + 4.0) / 4.0, new_state
+    def compress(self, spec: torch.Tensor) -> torch.Tensor:
+        power = spec.pow(2) * self.scale
+        mel = torch.log10(torch.clamp(power @ self.fb.to(spec.dtype), min=1e-10)).clamp(min=self.floor)
+        return (mel + 4.0) / 4.0
 
 
 class ISTFTHead(nn.Module):

@@ -4,7 +4,9 @@ Pipeline (all causal, see DESIGN.md §3.1):
 
 * log-mel base frames at ``sample_rate / hop_length`` (100 Hz);
 * reasoning branch: windows of ``reasoning_stride`` frames (200 ms) → window transformer with one
-  query token per window → residual VQ → reasoning codes ``[B, Kr, Tr]``;
+  query token per window (``reasoning_frontend="window"``), or a Whisper-style front-end with its own
+  log-mel whose 50 Hz states are averaged per window (``"whisper"``, the shipped model) → residual
+  VQ → reasoning codes ``[B, Kr, Tr]``;
 * reconstruction branch: causal ConvNeXt at 100 Hz → stack ``recon_stride`` frames (80 ms) → causal
   ConvNeXt → FiLM by the quantised reasoning feature of the latest *completed* window → residual VQ
   → reconstruction codes ``[B, Kq, Tq]``;

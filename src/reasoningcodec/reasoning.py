@@ -1,4 +1,6 @@
-"""The reasoning branch: a transformer over 200 ms windows with one query token per window.
+"""The reasoning branch: a transformer over 200 ms windows with one query token per window
+(:class:`ReasoningEncoder`), or a Whisper-style front-end over the same windows
+(:class:`WhisperReasoningEncoder`).
 
 Each window holds ``S − 1`` feature tokens (stacked log-mel frames) and one learned query token.
 A token attends to every token of its own window (free within a window) and of the previous

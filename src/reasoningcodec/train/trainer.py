@@ -67,6 +67,7 @@ class TrainConfig:
     preserve_weight: float = 10.0
     preserve_from: str = ""  # reasoning phase: checkpoint whose reconstruction latent is kept (default init_from)
     freeze: list[str] = field(default_factory=list)  # codec parameter-name prefixes kept fixed (any phase)
+    train_also: list[str] = field(default_factory=list)  # reasoning phase: more codec prefixes to train
     revive_every: int = 50  # restart dead VQ codes every N steps (0: never)
     align_every: int = 4
     align_batch: int = 8
@@ -231,7 +232,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
                 frozen_codec = ReasoningCodec(CodecConfig.from_dict({**CodecConfig().to_dict(), **prev_codec})).to(device)
             ckpt.load_modules(init / "modules.safetensors", {"codec": frozen_codec})
         frozen_codec.eval().requires_grad_(False)
-        trainable = ("reasoning_encoder.", "reasoning_vq.", "film.", "null_reasoning", "enc_norm.")
+        trainable = ("reasoning_encoder.", "reasoning_vq.", "film.", "null_reasoning", "enc_norm.", *cfg.train_also)
         for name, p in codec.named_parameters():
             p.requires_grad_(name.startswith(trainable))
     if cfg.freeze:
