@@ -239,5 +239,6 @@ def test_reasoning_init_whitening_and_residual_vq_fit():
     total = float(y.var(0).sum())
     assert left[0] < total and all(b <= a + 1e-3 for a, b in zip(left, left[1:]))
     # the fitted stages are what the codec's own quantiser computes
-    q = vq(y[None]).quantized[0]
+    with torch.no_grad():
+        q = vq(y[None]).quantized[0]
     assert abs(float((y - q).var(0).sum()) - left[-1]) < 0.05 * left[-1]
