@@ -146,21 +146,24 @@ class TrainModel(nn.Module):
             target = target.mean(3).reshape(b, nr, -1)
             losses["reasoning_mel"] = torch.nn.functional.l1_loss(self.reasoning_mel(out.reasoning), target.detach())
         if text_wav is not None:
-            r_pre = c.reasoning_features(text_wav)
-            rq = c.reasoning_vq(r_pre)
-            n_win = -(-text_lens // c.config.reasoning_hop)
-            mask = torch.arange(r_pre.shape[1], device=wav.device)[None] < n_win.to(wav.device)[:, None]
-            losses["text"] = self.text_head(rq.quantized, mask, tokens)
-            if ctc_targets is not None:
-                losses["ctc"] = self.ctc(rq.quantized, n_win.to(wav.device), ctc_targets, ctc_lens)
             if recon0_ctc and ctc_targets is not None:
-                first, _ = c.encode_frames(text_wav, None, 1)  # the latent as codebook 0 alone codes it
+                # one encoder pass serves both: reasoning tokens (all stages) and the latent as
+                # reconstruction codebook 0 alone codes it
+                first, _ = c.encode_frames(text_wav, None, 1)
+                rq_quantized, vq_losses = first.reasoning, first.losses
                 n_rec = (-(-text_lens // c.config.recon_hop)).clamp(max=first.recon.shape[1])
                 losses["recon0_ctc"] = self.recon0_ctc(first.recon, n_rec.to(wav.device), ctc_targets, ctc_lens)
-                for k in ("recon_commit", "recon_codebook", "reasoning_commit", "reasoning_codebook"):
-                    losses[k] = losses[k] + first.losses[k]
-            losses["reasoning_commit"] = losses["reasoning_commit"] + rq.commit_loss
-            losses["reasoning_codebook"] = losses["reasoning_codebook"] + rq.codebook_loss
+            else:
+                rq = c.reasoning_vq(c.reasoning_features(text_wav))
+                rq_quantized = rq.quantized
+                vq_losses = {"reasoning_commit": rq.commit_loss, "reasoning_codebook": rq.codebook_loss}
+            n_win = -(-text_lens // c.config.reasoning_hop)
+            mask = torch.arange(rq_quantized.shape[1], device=wav.device)[None] < n_win.to(wav.device)[:, None]
+            losses["text"] = self.text_head(rq_quantized, mask, tokens)
+            if ctc_targets is not None:
+                losses["ctc"] = self.ctc(rq_quantized, n_win.to(wav.device), ctc_targets, ctc_lens)
+            for k, v in vq_losses.items():
+                losses[k] = losses[k] + v
         return y, losses
 
 
@@ -224,13 +227,14 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         # the target, so the decoder and the recon codebooks, which stay as they are, remain valid
         import copy
 
-        frozen_codec = copy.deepcopy(codec)
-        if cfg.preserve_from or cfg.init_from:  # that model as it was trained (its front-end may differ)
-            init = Path(cfg.preserve_from or cfg.init_from)
-            if (init / "state.json").exists():
-                prev_codec = json.loads((init / "state.json").read_text()).get("config", {}).get("codec", {})
-                frozen_codec = ReasoningCodec(CodecConfig.from_dict({**CodecConfig().to_dict(), **prev_codec})).to(device)
-            ckpt.load_modules(init / "modules.safetensors", {"codec": frozen_codec})
+        ref = Path(cfg.preserve_from or cfg.init_from) if (cfg.preserve_from or cfg.init_from) else None
+        if ref is not None and (ref / "state.json").exists():  # as it was trained (its front-end may differ)
+            prev_codec = json.loads((ref / "state.json").read_text()).get("config", {}).get("codec", {})
+            frozen_codec = ReasoningCodec(CodecConfig.from_dict({**CodecConfig().to_dict(), **prev_codec})).to(device)
+        else:
+            frozen_codec = copy.deepcopy(codec)
+        if ref is not None:
+            ckpt.load_modules(ref / "modules.safetensors", {"codec": frozen_codec})
         frozen_codec.eval().requires_grad_(False)
         trainable = ("reasoning_encoder.", "reasoning_vq.", "film.", "null_reasoning", "enc_norm.", *cfg.train_also)
         for name, p in codec.named_parameters():
