@@ -172,7 +172,7 @@ def stage_command(stage: str, a: argparse.Namespace, results: Path, manifest: Pa
     if stage == "file_size":
         return py + ["--out", str(results / OUTPUTS["file_size"]), *man, *model]
     if stage == "probe":
-        return py + ["--out", str(results / OUTPUTS["probe"]), *model] + (["--max-per-digit", "2"] if a.quick else [])
+        return py + ["--out", str(results / OUTPUTS["probe"]), "--cv", *model] + (["--max-per-digit", "2"] if a.quick else [])
     if stage == "speed":
         return py + ["--threads", str(a.threads), "--codecs", SPEED_CODECS, "--out", str(results)] + (
             ["--seconds", "2", "--runs", "1"] if a.quick else [])
@@ -355,12 +355,27 @@ def probe_section(d: dict[str, Any] | None, record: dict[str, Any] | None, defau
     speakers = ", ".join(f"`{s}`" for s in d.get("test_speakers", []))
     lines = [f"## Understanding probe (FSDD spoken digits, held-out speakers {speakers})", "",
              _stage_line("probe", record, d.get("date")), "",
-             _model_note(d.get("model_id"), default_id) + f" Classifier `{d.get('classifier')}` on mean‖max-pooled "
-             f"features, trained on {d.get('train_clips')} clips of the other speakers; chance is 10%.", ""]
+             _model_note(d.get("model_id"), default_id) + f" Classifier `{d.get('classifier')}` trained on "
+             f"{d.get('train_clips')} clips of the other speakers; chance is 10%.", ""]
     if d.get("max_per_digit"):
         lines += [f"Subset: at most {d['max_per_digit']} clips per speaker and digit.", ""]
-    lines += [f"| features | digit accuracy ({d.get('test_clips'):,} held-out clips) |", "|---|---:|"]
-    lines += [f"| {names.get(k, k)} | {100 * v:.1f}% |" for k, v in d["accuracy"].items()]
+    by_pool = d.get("accuracy_by_pooling") or {"mean-max": d["accuracy"]}  # older files: one pooling
+    pools = list(by_pool)
+    lines += ["Poolings: `mean-max` = mean and maximum over time (a bag of frames); `mean-max+4-step` = the same "
+              "plus the frame sequence resampled to 4 time points (keeps the order of the sounds)."
+              + (f" Reported: `{d['pooling']}`." if d.get("pooling") else ""), ""]
+    lines += ["| features | " + " | ".join(f"`{p}`" for p in pools) + " |",
+              "|---|" + "---:|" * len(pools)]
+    lines += [f"| {names.get(k, k)} | " + " | ".join(f"{100 * by_pool[p][k]:.1f}%" if k in by_pool[p] else "—"
+                                                   for p in pools) + " |" for k in by_pool[pools[0]]]
+    lines += ["", f"Digit accuracy on the {d.get('test_clips'):,} clips of the held-out speakers."]
+    cv = d.get("cv")
+    if cv:
+        held = ", ".join(f"`{s}`" for s in cv.get("held_out_in_turn", []))
+        lines += ["", "How the pooling was chosen, without the test speakers: leave-one-speaker-out over the training "
+                  f"speakers ({held}; train on the others, test on the one left out, {cv.get('epochs')} epochs), "
+                  f"{cv.get('features')} tokens, mean accuracy: "
+                  + ", ".join(f"`{p}` {100 * v:.1f}%" for p, v in cv["mean_accuracy"].items()) + "."]
     return lines + [""]
 
 

@@ -174,7 +174,7 @@ def test_other_sections_format_and_label_skipped_failed_and_foreign_model(tmp_pa
     probe = _section(text, "## Understanding probe (FSDD spoken digits, held-out speakers `a`, `b`)")
     assert "**The stage failed in this run** (exit code 3)" in probe
     assert "Model: `some-older-model` — **not the default model `model-under-test`**." in probe
-    assert "| features | digit accuracy (1,000 held-out clips) |" in probe
+    assert "| features | `mean-max` |" in probe and "Digit accuracy on the 1,000 clips" in probe  # older file
     assert "| reasoning tokens | 25.0% |" in probe and "| log-mel (unquantised) | 75.0% |" in probe
     speed = _section(text, "## Speed (CPU, 1 thread(s), ours,encodec)")
     row = "| ours | random | 12.5 | 1.48 | 141 | 11.0 | 22.0 | 33.0 | 22.0 | 10 / 10 | 110 (algorithmic) | 0.50 |"
@@ -248,6 +248,7 @@ def test_stage_commands_run_the_existing_scripts_with_the_documented_settings(tm
         assert str(tmp_path) in " ".join(cmd)  # every stage writes into the results folder
     q = run_all.parse_args(["--quick", "--results-dir", str(tmp_path)])
     assert "--max-per-digit" in run_all.stage_command("probe", q, tmp_path, None)
+    assert "--cv" in run_all.stage_command("probe", a, tmp_path, None)
     shown = run_all.display_command(rec, 1)
     assert shown.startswith("OMP_NUM_THREADS=1 python benchmarks/reconstruction.py --codecs ours,classical,neural")
 
@@ -302,3 +303,34 @@ def test_lm_tasks_section_copies_the_table_with_its_own_command(tmp_path: Path) 
     assert "python benchmarks/lm_tasks.py --model some/dir --per-task 7`" in section
     assert "| asr | CER 12.3% |" in section and "# title" not in section and "random" not in section
     assert "1.5 min" in section and "made-up-model" in section
+
+
+def test_probe_section_shows_every_pooling_and_how_the_reported_one_was_chosen() -> None:
+    d = {"model_id": "m", "train_clips": 20, "test_clips": 1000, "test_speakers": ["a", "b"], "classifier": "mlp-256",
+         "pooling": "mean-max+4-step", "date": "2000-01-01",
+         "accuracy": {"reasoning": 0.5, "recon": 0.25},
+         "accuracy_by_pooling": {"mean-max+4-step": {"reasoning": 0.5, "recon": 0.25},
+                                 "mean-max": {"reasoning": 0.375, "recon": 0.125}},
+         "cv": {"features": "reasoning", "held_out_in_turn": ["c", "d"], "epochs": 150,
+                "mean_accuracy": {"mean-max+4-step": 0.625, "mean-max": 0.5}}}
+    text = "\n".join(run_all.probe_section(d, None, "m"))
+    assert "| features | `mean-max+4-step` | `mean-max` |" in text
+    assert "| reasoning tokens | 50.0% | 37.5% |" in text and "| reconstruction tokens | 25.0% | 12.5% |" in text
+    assert "Reported: `mean-max+4-step`." in text
+    assert "(`c`, `d`; train on the others" in text and "`mean-max+4-step` 62.5%, `mean-max` 50.0%." in text
+
+
+def test_probe_pooling_keeps_time_order_and_handles_one_frame() -> None:
+    import numpy as np
+
+    from benchmarks import probe
+
+    t = np.arange(6, dtype=np.float32).reshape(3, 2)  # frames [0,1], [2,3], [4,5]
+    assert probe.pool(t, "mean-max").tolist() == [2, 3, 4, 5]
+    seq = probe.pool(t, "mean-max+4-step")[4:].reshape(4, 2)
+    assert np.allclose(seq[:, 0], [0, 4 / 3, 8 / 3, 4])  # evenly spaced from the first to the last frame
+    assert not np.allclose(probe.pool(t[::-1], "mean-max+4-step"), probe.pool(t, "mean-max+4-step"))
+    one = probe.pool(t[:1], "mean-max+4-step")
+    assert one.shape == (12,) and np.allclose(one[4:].reshape(4, 2), t[0])
+    with pytest.raises(ValueError, match="unknown pooling"):
+        probe.pool(t, "median")
