@@ -26,19 +26,32 @@ def codec_whisper_cpu():
     return ReasoningCodec(CodecConfig(reasoning_frontend="whisper")).eval()
 
 
+@pytest.fixture(scope="session")
+def codec_decr_cpu():
+    """A random codec whose decoder also reads the reasoning tokens (``decoder_reasoning``), with a
+    decoder FiLM that is not the identity it starts as."""
+    from reasoningcodec import CodecConfig, ReasoningCodec
+
+    torch.manual_seed(0)
+    c = ReasoningCodec(CodecConfig(reasoning_frontend="whisper", decoder_reasoning=True)).eval()
+    with torch.no_grad():
+        torch.nn.init.normal_(c.dec_film.proj.weight, std=0.05)
+    return c
+
+
 def _device_frontend_params():
     out = []
     for d in DEVICES:
         name, marks = (d.values[0], d.marks) if hasattr(d, "values") else (d, ())
-        for f in ("window", "whisper"):
+        for f in ("window", "whisper", "whisper-decr"):
             out.append(pytest.param((name, f), marks=marks, id=f"{name}-{f}"))
     return out
 
 
 @pytest.fixture(params=_device_frontend_params())
-def codec(request, codec_cpu, codec_whisper_cpu):
+def codec(request, codec_cpu, codec_whisper_cpu, codec_decr_cpu):
     device, frontend = request.param
-    base = codec_whisper_cpu if frontend == "whisper" else codec_cpu
+    base = {"window": codec_cpu, "whisper": codec_whisper_cpu, "whisper-decr": codec_decr_cpu}[frontend]
     if device == "cpu":
         return base
     import copy

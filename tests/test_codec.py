@@ -63,13 +63,14 @@ def test_streaming_equals_offline(codec, seed):
 
     y_off = codec.decode(offline)
     dec = codec.stream_decoder(batch_size=3)
-    # decode in uneven groups of frames
+    # decode in uneven groups of frames, each with the reasoning windows completed by its end
     frames = offline.recon
-    outs, t = [], 0
+    outs, t, w = [], 0, 0
     while t < frames.shape[-1]:
         k = rng.randint(1, 4)
-        outs.append(dec.push(Codes(offline.reasoning, frames[..., t:t + k], offline.lengths)))
-        t += k
+        w_end = min(offline.reasoning.shape[-1], -(-(t + k) * codec.config.recon_hop // codec.config.reasoning_hop))
+        outs.append(dec.push(Codes(offline.reasoning[..., w:w_end], frames[..., t:t + k], offline.lengths)))
+        t, w = t + k, w_end
     outs.append(dec.finish())
     y = torch.cat(outs, dim=-1)
     assert y.shape == y_off.shape == (3, 1, n)
@@ -133,3 +134,33 @@ def test_small_config_runs():
     y = m.decode(m.encode(signal(5000)))
     assert y.shape == (1, 1, 5000)
     assert m.bitrate == pytest.approx(5 * 3 + 12.5 * 2 * 4)
+
+
+def test_reasoning_conditioned_decoder_uses_the_reasoning_tokens(codec_decr_cpu):
+    c = codec_decr_cpu
+    x = signal(24000 * 2, seed=5, batch=2)
+    codes = c.encode(x)
+    y = c.decode(codes)
+    # other reasoning tokens give other audio (after the first window closes at 200 ms)
+    other = Codes(torch.roll(codes.reasoning, 1, dims=-1), codes.recon, codes.lengths)
+    assert float((c.decode(other) - y)[..., 4800:].abs().max()) > 1e-3
+    # a bare reconstruction stream decodes with the null window, and cannot take reasoning codes later
+    dec = c.stream_decoder(batch_size=2)
+    y0 = torch.cat([dec.push(codes.recon), dec.finish()], dim=-1)
+    assert y0.shape[-1] >= 2 * 24000 and torch.isfinite(y0).all()
+    assert float((y0[..., :48000] - y[..., :48000]).abs().max()) > 1e-3
+    dec = c.stream_decoder(batch_size=2)
+    dec.push(codes.recon[..., :2])
+    with pytest.raises(ValueError, match="started without reasoning codes"):
+        dec.push(Codes(codes.reasoning[..., :1], codes.recon[..., 2:4], codes.lengths))
+    # frames whose reasoning window has not arrived yet are refused, not decoded with a wrong window
+    dec = c.stream_decoder(batch_size=2)
+    with pytest.raises(ValueError, match="needs reasoning window 1, which has not arrived"):
+        dec.push(Codes(codes.reasoning[..., :1], codes.recon[..., :5], codes.lengths))
+
+
+def test_a_plain_decoder_ignores_the_reasoning_tokens(codec_whisper_cpu):
+    c = codec_whisper_cpu
+    codes = c.encode(signal(24000, seed=6))
+    other = Codes(torch.roll(codes.reasoning, 1, dims=-1), codes.recon, codes.lengths)
+    assert torch.equal(c.decode(other), c.decode(codes))

@@ -242,3 +242,26 @@ def test_reasoning_init_whitening_and_residual_vq_fit():
     with torch.no_grad():
         q = vq(y[None]).quantized[0]
     assert abs(float((y - q).var(0).sum()) - left[-1]) < 0.05 * left[-1]
+
+
+def test_decoder_only_training_of_a_reasoning_conditioned_decoder_keeps_the_tokens(tmp_path, corpus):
+    import torch
+
+    from reasoningcodec import ReasoningCodec
+    from reasoningcodec.train import TrainConfig, train
+
+    cfg = TrainConfig.from_json(recipe(tmp_path, corpus, 2))
+    train(cfg, quiet=True)  # a plain codec to start from
+    start = tmp_path / "run" / "last"
+    before = ReasoningCodec.from_pretrained(start / "codec").state_dict()
+    encoder = ["null_reasoning", "reasoning_encoder.", "reasoning_vq.", "enc_in.", "enc.", "enc_down.", "latent.",
+               "film.", "enc_norm.", "recon_vq."]
+    cfg.codec = {**TINY, "decoder_reasoning": True}
+    cfg.freeze, cfg.align_every, cfg.recon0_ctc_weight, cfg.decoder_null_prob = encoder, 0, 0.0, 0.5
+    cfg.out_dir, cfg.init_from, cfg.steps, cfg.lr = str(tmp_path / "run2"), str(start), 6, 5e-3
+    train(cfg, quiet=True)
+    m = ReasoningCodec.from_pretrained(tmp_path / "run2" / "last" / "codec")
+    after = m.state_dict()
+    assert m.config.decoder_reasoning and float(m.dec_film.proj.weight.abs().sum()) > 0  # it learned to use them
+    changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
+    assert changed and changed <= {"dec_latent", "dec_up", "dec", "dec_norm", "head"}  # tokens stay valid

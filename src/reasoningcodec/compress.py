@@ -23,6 +23,7 @@ import torch
 from . import audio as audio_io
 from .bitstream import CODING_PACKED, CODING_RANS, RcChunk, RcHeader, RcReader, RcWriter
 from .errors import AudioError, BitstreamError
+from .model import DecoderState
 
 BLOCK_SECONDS = 10.0
 
@@ -255,22 +256,37 @@ def decode_range(reader: RcReader, codec: Any, start: int = 0, end: int | None =
     state = None
     if first > 0:  # warm the decoder up on the frames just before the first needed chunk
         need = decoder_context_frames(codec)
-        tails: list[np.ndarray] = []
+        tails: list[RcChunk] = []
         j = first - 1
-        while j >= 0 and sum(t.shape[-1] for t in tails) < need:  # short chunks: go further back
+        while j >= 0 and sum(t.recon.shape[-1] for t in tails) < need:  # short chunks: go further back
             stats.context_chunks.insert(0, j)
-            tails.insert(0, reader.read_chunk(j).recon)
+            tails.insert(0, reader.read_chunk(j))
             j -= 1
-        warm = torch.from_numpy(np.concatenate(tails, axis=-1)[..., -need:]).to(codec.device)
+        recon = np.concatenate([t.recon for t in tails], axis=-1)
+        n = min(need, recon.shape[-1])
+        reasoning = None
+        if codec.dec_film is not None:  # the warm frames' reasoning windows, and where both streams stand
+            j0 = tails[0].start_sample // c.recon_hop + recon.shape[-1] - n  # global index of the first warm frame
+            k0 = (j0 + 1) * c.recon_hop // c.reasoning_hop - 1  # the window it is conditioned on
+            w0 = tails[0].start_sample // c.reasoning_hop
+            reasoning = np.concatenate([t.reasoning for t in tails], axis=-1)
+            if 0 <= k0 < w0:  # that window closes the chunk before the tails
+                stats.context_chunks.insert(0, j)
+                reasoning = np.concatenate([reader.read_chunk(j).reasoning[..., k0 - w0:], reasoning], axis=-1)
+                w0 = k0
+            state = DecoderState(recon_done=j0, win_start=w0, conditioned=True)
+            reasoning = torch.from_numpy(reasoning).to(codec.device)
+        warm = torch.from_numpy(recon[..., -n:]).to(codec.device)
         with torch.no_grad():
-            _, state = codec.decode_frames(warm, None)
+            _, state = codec.decode_frames(warm, state, reasoning)
     overlap = c.n_fft - c.hop_length
     cur = 0  # model-rate sample where the next decoded output starts
     for n, i in enumerate(needed):
         stats.chunks_decoded.append(i)
         ch = reader.read_chunk(i)
         with torch.no_grad():
-            y, state = codec.decode_frames(torch.from_numpy(ch.recon).to(codec.device), state)
+            y, state = codec.decode_frames(torch.from_numpy(ch.recon).to(codec.device), state,
+                                           torch.from_numpy(ch.reasoning).to(codec.device))
         if first > 0 and n == 0:
             # the warm-up output (and the overlap held back) ends at this chunk's start − overlap
             cur = ch.start_sample - overlap

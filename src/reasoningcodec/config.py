@@ -62,6 +62,11 @@ class CodecConfig:
     whisper_layers: int = 2
 
     # decoder
+    # True: the decoder also reads the reasoning tokens: each reconstruction frame's quantised latent is
+    # FiLM-modulated by the latest reasoning window completed at the frame's end (the rule the encoder
+    # uses), so the 5 Hz tokens' bits serve reconstruction too; codes without reasoning decode with the
+    # null window (lower quality). False: the decoder reads the reconstruction codes only
+    decoder_reasoning: bool = False
     dec_latent_blocks: int = 2
     dec_dim: int = 256
     dec_blocks: int = 6

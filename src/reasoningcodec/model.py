@@ -57,9 +57,16 @@ class EncoderState:
 
 @dataclass
 class DecoderState:
+    """Everything the decoder carries between pieces of a code stream."""
+
     latent: list | None = None
     dec: list | None = None
     head: torch.Tensor | None = None
+    # reasoning-conditioned decoders only (``config.decoder_reasoning``)
+    recon_done: int = 0  # reconstruction frames decoded so far (global index of the next one)
+    windows: torch.Tensor | None = None  # quantised reasoning windows still needed [B, n, Dr] ...
+    win_start: int = 0  # ... starting at this global window index
+    conditioned: bool | None = None  # whether this stream came with reasoning codes (fixed by its first piece)
 
 
 @dataclass
@@ -70,7 +77,9 @@ class EncoderOutput:
         reasoning_codes: ``[B, Kr, Nr]``; reasoning: quantised reasoning features ``[B, Nr, Dr]``;
         reasoning_pre: unquantised reasoning features ``[B, Nr, Dr]``;
         recon_codes: ``[B, Kq, Nq]``; recon: quantised latent ``[B, Nq, Dq]``;
-        recon_pre: unquantised latent ``[B, Nq, Dq]``; losses: VQ commitment/codebook losses.
+        recon_pre: unquantised latent ``[B, Nq, Dq]``; losses: VQ commitment/codebook losses;
+        recon_cond: the quantised reasoning window each reconstruction frame is conditioned on ``[B, Nq, Dr]``
+        (the null vector before the first window completes).
     """
 
     reasoning_codes: torch.Tensor
@@ -81,6 +90,7 @@ class EncoderOutput:
     recon_pre: torch.Tensor
     losses: dict[str, torch.Tensor] = field(default_factory=dict)
     quantizer_outputs: dict[str, Any] = field(default_factory=dict)
+    recon_cond: torch.Tensor | None = None
 
 
 class ReasoningCodec(nn.Module):
@@ -120,6 +130,7 @@ class ReasoningCodec(nn.Module):
         self.dec = ConvNeXtStack(c.dec_dim, c.dec_blocks, c.dec_kernel, c.mlp_ratio)
         self.dec_norm = nn.LayerNorm(c.dec_dim)
         self.head = ISTFTHead(c.dec_dim, c.n_fft, c.hop_length, c.stem_stride)
+        self.dec_film = FiLM(c.reasoning_dim, c.latent_dim) if c.decoder_reasoning else None
         self._frozen_encoder: tuple[Any, ReasoningCodec] | None = None
         self._hash_cache: tuple[Any, bytes] | None = None
         #: static per-codebook frequency tables for entropy coding (``bitstream.EntropyTables``) or None
@@ -238,8 +249,8 @@ class ReasoningCodec(nn.Module):
         j = torch.arange(st.recon_done, st.recon_done + n_rec, device=wav.device)
         k = (j + 1) * c.recon_hop // c.reasoning_hop - 1
         idx = torch.where(k < 0, torch.zeros_like(k), k - (st.windows_done - 1) + 1)
+        cond = table[:, idx]
         if n_rec > 0:
-            cond = table[:, idx]
             z = self.enc_norm(self.film(z, cond))
             qq = self.recon_vq(z, n_q)
             q_q, q_codes = qq.quantized, qq.codes
@@ -261,7 +272,8 @@ class ReasoningCodec(nn.Module):
                 "recon_codebook": qq.codebook_loss if qq is not None else zero,
             }
         out = EncoderOutput(r_codes, r_q, r_pre, q_codes, q_q, z if n_rec > 0 else q_q, losses,
-                            {k: v for k, v in (("reasoning", rq), ("recon", qq)) if v is not None and self.training})
+                            {k: v for k, v in (("reasoning", rq), ("recon", qq)) if v is not None and self.training},
+                            cond)
         return out, st
 
     def reasoning_features(self, wav: torch.Tensor) -> torch.Tensor:
@@ -271,13 +283,20 @@ class ReasoningCodec(nn.Module):
         return self.reasoning_encoder(mel)[0]
 
     # ------------------------------------------------------------------ decoder core
-    def decode_latent(self, z: torch.Tensor, state: DecoderState | None = None
+    def decode_latent(self, z: torch.Tensor, state: DecoderState | None = None, cond: torch.Tensor | None = None
                       ) -> tuple[torch.Tensor, DecoderState]:
-        """Quantised latent ``[B, N, Dq]`` → ``(final samples [B, N·recon_hop (− overlap at start)], state)``."""
+        """Quantised latent ``[B, N, Dq]`` → ``(final samples [B, N·recon_hop (− overlap at start)], state)``.
+
+        ``cond [B, N, Dr]``: each frame's reasoning window (reasoning-conditioned decoders; None: the null
+        window for every frame)."""
         c = self.config
         st = state or DecoderState()
         start = st.head is None
         b, n, _ = z.shape
+        if self.dec_film is not None:
+            if cond is None:
+                cond = self.null_reasoning.to(z.dtype).expand(b, n, -1)
+            z = self.dec_film(z, cond)
         h, st.latent = self.dec_latent(z, st.latent)
         h = self.dec_up(h).reshape(b, n * (c.recon_stride // c.stem_stride), c.dec_dim)
         h, st.dec = self.dec(h, st.dec)
@@ -285,12 +304,62 @@ class ReasoningCodec(nn.Module):
         st.head = head_state
         return y, st
 
-    def decode_frames(self, recon_codes: torch.Tensor, state: DecoderState | None = None
-                      ) -> tuple[torch.Tensor, DecoderState]:
-        """Reconstruction codes ``[B, K, N]`` → final samples and state (see :meth:`decode_latent`)."""
-        self._check_codes(recon_codes, self.config.num_recon_codebooks, self.config.recon_codebook_size, "recon")
+    def decode_frames(self, recon_codes: torch.Tensor, state: DecoderState | None = None,
+                      reasoning_codes: torch.Tensor | None = None) -> tuple[torch.Tensor, DecoderState]:
+        """Reconstruction codes ``[B, K, N]`` → final samples and state (see :meth:`decode_latent`).
+
+        ``reasoning_codes [B, Kr, W]``: the reasoning windows that arrive with these frames (a
+        reasoning-conditioned decoder needs, for each frame, the latest window completed at its end:
+        push windows with or before the frames they cover, as the encoder emits them). A stream whose
+        first piece has no reasoning codes is decoded without them (null window); other decoders ignore
+        them."""
+        c = self.config
+        self._check_codes(recon_codes, c.num_recon_codebooks, c.recon_codebook_size, "recon")
         z = self.recon_vq.decode(recon_codes.to(self.device))  # checked before the move: no device sync
-        return self.decode_latent(z, state)
+        st = state or DecoderState()
+        cond = None
+        if self.dec_film is not None:
+            cond = self._decoder_conditions(st, reasoning_codes, z.shape[1], z.shape[0])
+        if z.shape[1] == 0:  # windows only: kept for the frames that follow
+            return z.new_zeros(z.shape[0], 0), st
+        return self.decode_latent(z, st, cond)
+
+    def _decoder_conditions(self, st: DecoderState, reasoning_codes: torch.Tensor | None, n: int, b: int
+                            ) -> torch.Tensor | None:
+        """The reasoning window of each of the next ``n`` frames ``[B, n, Dr]`` (None: unconditioned stream)."""
+        c = self.config
+        if st.conditioned is None:
+            st.conditioned = reasoning_codes is not None
+        if reasoning_codes is not None and not st.conditioned:
+            raise ValueError("this decoder stream started without reasoning codes; it cannot take them later")
+        if not st.conditioned:
+            st.recon_done += n
+            return None
+        if reasoning_codes is None:
+            reasoning_codes = torch.zeros(b, c.num_reasoning_codebooks, 0, dtype=torch.long)
+        if reasoning_codes.shape[-1]:
+            self._check_codes(reasoning_codes, c.num_reasoning_codebooks, c.reasoning_codebook_size, "reasoning")
+            r_q = self.reasoning_vq.decode(reasoning_codes.to(self.device))
+            st.windows = r_q if st.windows is None else torch.cat([st.windows, r_q], dim=1)
+        have = 0 if st.windows is None else st.windows.shape[1]
+        j = torch.arange(st.recon_done, st.recon_done + n)
+        k = (j + 1) * c.recon_hop // c.reasoning_hop - 1  # latest window completed at each frame's end
+        if n and int(k[-1]) >= st.win_start + have:
+            raise ValueError(f"reconstruction frame {int(j[-1])} needs reasoning window {int(k[-1])}, which has not "
+                             f"arrived: push the reasoning codes with (or before) the frames they cover")
+        if n and int(k[0]) >= 0 and int(k[0]) < st.win_start:
+            raise ValueError(f"reasoning window {int(k[0])} was already dropped: push reconstruction frames "
+                             f"in step with the reasoning codes")
+        null = self.null_reasoning.to(self.device).expand(b, 1, -1)
+        table = null if st.windows is None else torch.cat([null, st.windows.to(null.dtype)], dim=1)
+        idx = torch.where(k < 0, torch.zeros_like(k), k - st.win_start + 1).to(self.device)
+        st.recon_done += n
+        k_next = (st.recon_done + 1) * c.recon_hop // c.reasoning_hop - 1
+        drop = min(max(0, k_next - st.win_start), have)
+        if drop:
+            st.windows = st.windows[:, drop:]
+            st.win_start += drop
+        return table[:, idx]
 
     def flush(self, state: DecoderState) -> torch.Tensor:
         """The samples still held in the iSTFT overlap (the end of the signal) ``[B, n_fft − hop]``."""
@@ -354,7 +423,7 @@ class ReasoningCodec(nn.Module):
         if not isinstance(codes, Codes):
             raise TypeError(f"decode expects a Codes object, got {type(codes).__name__}")
         q = codes.recon
-        y, st = self.decode_frames(q, None)
+        y, st = self.decode_frames(q, None, codes.reasoning)
         y = torch.cat([y, self.flush(st)], dim=1)
         lens = codes.lengths.cpu()
         t = int(lens.max()) if lens.numel() else y.shape[1]

@@ -116,7 +116,9 @@ class StreamDecoder:
     """Incremental decoder: ``push(codes)`` → audio ``[B, 1, n]`` finalised so far; ``finish()`` → the rest.
 
     The output is capped at the largest ``codes.lengths`` seen (the original signal length when the
-    codes come from :class:`StreamEncoder` or :meth:`ReasoningCodec.encode`).
+    codes come from :class:`StreamEncoder` or :meth:`ReasoningCodec.encode`). Push :class:`Codes` (both
+    streams, as the encoder emits them); a bare reconstruction tensor starts a stream without reasoning
+    codes, which a reasoning-conditioned decoder (``config.decoder_reasoning``) decodes at lower quality.
     """
 
     def __init__(self, codec: "ReasoningCodec", batch_size: int = 1) -> None:
@@ -135,13 +137,14 @@ class StreamDecoder:
         if self._finished:
             raise RuntimeError("stream already finished; call reset() to start a new one")
         recon = codes.recon if isinstance(codes, Codes) else codes
+        reasoning = codes.reasoning if isinstance(codes, Codes) else None
         if recon.dim() != 3 or recon.shape[0] != self.batch_size:
             raise ValueError(f"codes must be [{self.batch_size}, K, T], got {tuple(recon.shape)}")
         if isinstance(codes, Codes) and codes.lengths.numel():
             self._limit = max(self._limit or 0, int(codes.lengths.max()))
-        if recon.shape[-1] == 0:
+        if recon.shape[-1] == 0 and (reasoning is None or reasoning.shape[-1] == 0):
             return torch.zeros(self.batch_size, 1, 0, device=self.codec.device)
-        y, self._state = self.codec.decode_frames(recon, self._state)
+        y, self._state = self.codec.decode_frames(recon, self._state, reasoning)
         return self._cap(y)
 
     def _cap(self, y: torch.Tensor) -> torch.Tensor:

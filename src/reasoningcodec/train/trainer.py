@@ -25,7 +25,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..config import CodecConfig
-from ..model import ReasoningCodec
+from ..model import EncoderOutput, ReasoningCodec
 from . import checkpoint as ckpt
 from .dataset import ClipStore, Sampler, TeacherCache, crop_batch, read_manifest, text_batch
 from .discriminators import Discriminators
@@ -60,6 +60,9 @@ class TrainConfig:
     # each quantised reasoning window must predict the window-averaged Whisper tiny.en encoder states
     # (cached by ``python -m reasoningcodec.train.whisper_teacher CORPUS``; windows without a cache are skipped)
     distill_weight: float = 0.0
+    # reasoning-conditioned decoder (codec.decoder_reasoning): the share of batch items decoded with the
+    # null window instead of their reasoning windows, so codes without reasoning still decode
+    decoder_null_prob: float = 0.1
     # "joint": the whole codec. "reasoning": only the reasoning branch and the FiLM that feeds it to the
     # reconstruction encoder are trained, with no decoder pass and no GAN; ``preserve_weight`` keeps the
     # reconstruction latent equal to that of the starting model, so decoder and recon codebooks stay valid
@@ -100,9 +103,10 @@ class TrainConfig:
 class TrainModel(nn.Module):
     """Codec + text head behind one forward, so that DDP sees every parameter used in a step."""
 
-    def __init__(self, codec: ReasoningCodec, text_head: TextHead) -> None:
+    def __init__(self, codec: ReasoningCodec, text_head: TextHead, decoder_null_prob: float = 0.0) -> None:
         super().__init__()
         self.codec = codec
+        self.decoder_null_prob = decoder_null_prob
         self.text_head = text_head
         c = codec.config
         self.sub = c.reasoning_stride // c.reasoning_substride
@@ -114,6 +118,18 @@ class TrainModel(nn.Module):
         from .whisper_teacher import DIM
 
         self.distill = nn.Sequential(nn.Linear(c.reasoning_dim, 512), nn.GELU(), nn.Linear(512, DIM))
+
+    def _decoder_cond(self, out: EncoderOutput) -> torch.Tensor | None:
+        """Per-frame reasoning windows for a reasoning-conditioned decoder (a share of the items get the
+        null window); None for other decoders."""
+        c = self.codec
+        if c.dec_film is None:
+            return None
+        cond = out.recon_cond
+        if self.training and self.decoder_null_prob > 0:
+            drop = torch.rand(cond.shape[0], 1, 1, device=cond.device) < self.decoder_null_prob
+            cond = torch.where(drop, c.null_reasoning.to(cond.dtype), cond)
+        return cond
 
     def forward(self, wav: torch.Tensor, n_q: int | None, text_wav: torch.Tensor | None = None,
                 text_lens: torch.Tensor | None = None, tokens: torch.Tensor | None = None,
@@ -128,7 +144,7 @@ class TrainModel(nn.Module):
         losses = dict(out.losses)
         y = None
         if latent_target is None:
-            y, st = c.decode_latent(out.recon)
+            y, st = c.decode_latent(out.recon, None, self._decoder_cond(out))
             y = torch.cat([y, c.flush(st)], dim=1)
         else:
             losses["preserve"] = torch.nn.functional.mse_loss(out.recon_pre, latent_target)
@@ -193,7 +209,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
     codec = ReasoningCodec(codec_cfg)
     text_head = TextHead(codec_cfg.reasoning_dim)
     disc = Discriminators(ch=cfg.disc_channels)
-    model = TrainModel(codec, text_head).to(device)
+    model = TrainModel(codec, text_head, cfg.decoder_null_prob).to(device)
     disc = disc.to(device)
     g_opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.8, 0.99), weight_decay=0.0)
     d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.8, 0.99), weight_decay=0.0)
@@ -518,6 +534,6 @@ def _validate(codec: ReasoningCodec, mel_loss: MultiResolutionMelLoss, batch: to
     codec.eval()
     batch = batch.to(codec.device)
     out, _ = codec.encode_frames(batch, None)
-    y, st = codec.decode_latent(out.recon)
+    y, st = codec.decode_latent(out.recon, None, out.recon_cond)
     y = torch.cat([y, codec.flush(st)], dim=1)
     return float(mel_loss(y, batch))
