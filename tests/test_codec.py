@@ -149,6 +149,17 @@ def test_reasoning_conditioned_decoder_uses_the_reasoning_tokens(codec_decr_cpu)
     y0 = torch.cat([dec.push(codes.recon), dec.finish()], dim=-1)
     assert y0.shape[-1] >= 2 * 24000 and torch.isfinite(y0).all()
     assert float((y0[..., :48000] - y[..., :48000]).abs().max()) > 1e-3
+    # so do codes with no reasoning frames, through the offline API and uniaudio_lm's decoding of items
+    # that lack reasoning codebooks (the LM keeps only some)
+    assert torch.allclose(c.decode(Codes(codes.reasoning[..., :0], codes.recon, codes.lengths)), y0[..., :48000],
+                          atol=1e-5)
+    from uniaudio_lm.generate import decode_audio
+    from uniaudio_lm.sentence import AudioItem
+
+    items = [AudioItem(codes.reasoning[b, :2], codes.recon[b]) for b in range(2)]
+    assert torch.allclose(decode_audio(c, items), y0[..., :48000], atol=1e-5)
+    full = [AudioItem(codes.reasoning[b], codes.recon[b]) for b in range(2)]
+    assert torch.allclose(decode_audio(c, full), y, atol=1e-5)
     dec = c.stream_decoder(batch_size=2)
     dec.push(codes.recon[..., :2])
     with pytest.raises(ValueError, match="started without reasoning codes"):

@@ -419,11 +419,12 @@ class ReasoningCodec(nn.Module):
     @torch.no_grad()
     def decode(self, codes: Codes) -> torch.Tensor:
         """:class:`Codes` → waveform ``[B, 1, T]`` trimmed to ``max(codes.lengths)`` (items past their
-        own length are zero)."""
+        own length are zero). A reasoning-conditioned decoder reads ``codes.reasoning`` too; codes with
+        no reasoning frames decode with the null window (lower quality)."""
         if not isinstance(codes, Codes):
             raise TypeError(f"decode expects a Codes object, got {type(codes).__name__}")
         q = codes.recon
-        y, st = self.decode_frames(q, None, codes.reasoning)
+        y, st = self.decode_frames(q, None, codes.reasoning if codes.reasoning.shape[-1] else None)
         y = torch.cat([y, self.flush(st)], dim=1)
         lens = codes.lengths.cpu()
         t = int(lens.max()) if lens.numel() else y.shape[1]

@@ -298,6 +298,19 @@ def codes_from_items(items: Sequence[AudioItem], codec_config: CodecConfig) -> C
 
 def decode_audio(codec: ReasoningCodec, items: Sequence[AudioItem]) -> torch.Tensor:
     """Generated audio items → waveforms ``[B, 1, T]`` at ``codec.config.sample_rate`` (zero past each
-    item's own length)."""
+    item's own length). A codec whose decoder reads the reasoning tokens gets them only when every item
+    carries all of its reasoning codebooks for all of its frames; otherwise the batch decodes without them
+    (the model's null window), since partial reasoning codes are not what that decoder was trained on."""
     codes = codes_from_items(items, codec.config)
+    if codec.config.decoder_reasoning and not all(_full_reasoning(it, codec.config) for it in items):
+        codes = Codes(codes.reasoning[..., :0], codes.recon, codes.lengths)
     return codec.decode(codes.to(next(codec.parameters()).device)).cpu()
+
+
+def _full_reasoning(item: AudioItem, c: CodecConfig) -> bool:
+    """Whether ``item`` has every reasoning codebook for every window its reconstruction frames read."""
+    if item.recon is None:
+        return True
+    need = item.recon.shape[1] * c.recon_hop // c.reasoning_hop  # windows completed by the last frame's end
+    return (item.reasoning is not None and item.reasoning.shape[0] == c.num_reasoning_codebooks
+            and item.reasoning.shape[1] >= need)
