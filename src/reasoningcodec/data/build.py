@@ -25,14 +25,16 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence
 from tqdm import tqdm
 
 from . import audio
-from .items import MANIFEST_COLUMNS, BuildConfig, Item, clean_field, safe_id, split_for
+from .items import (
+    DEFAULT_GCOMPRIS_DIR, GCOMPRIS_URL, MANIFEST_COLUMNS, BuildConfig, Item, clean_field, safe_id, split_for,
+)
 
 SourceFn = Callable[[BuildConfig], Iterable[Item]]
 
 
 def _registry() -> Dict[str, SourceFn]:
     """Source name -> item generator, in priority order."""
-    from . import sources_espeak, sources_music, sources_real
+    from . import sources_espeak, sources_gcompris, sources_music, sources_real
 
     return {
         "fsdd": sources_real.fsdd,
@@ -40,6 +42,7 @@ def _registry() -> Dict[str, SourceFn]:
         "fillets": sources_real.fillets,
         "ktuberling": sources_real.ktuberling,
         "asterisk_tel": sources_real.asterisk,
+        "gcompris": sources_gcompris.gcompris,
         "espeak": sources_espeak.espeak,
         "warzone": sources_music.warzone,
         "midi": sources_music.midi,
@@ -47,6 +50,7 @@ def _registry() -> Dict[str, SourceFn]:
 
 
 DEFAULT_SOURCES = ("fsdd", "tuxpaint", "fillets", "ktuberling", "asterisk_tel", "espeak", "warzone", "midi")
+"""All but ``gcompris``: it needs a git checkout (``--gcompris-dir``) and stops the build without one."""
 
 
 def load_parts(parts_file: Path) -> Dict[str, List[Dict[str, str]]]:
@@ -206,6 +210,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     b.add_argument("--espeak-clips", type=int, default=2000)
     b.add_argument("--midi-renders", type=int, default=300)
     b.add_argument("--fsdd-dir", type=Path, default=None)
+    b.add_argument("--gcompris-dir", type=Path, default=DEFAULT_GCOMPRIS_DIR,
+                   help=f"checkout of {GCOMPRIS_URL} (default: {DEFAULT_GCOMPRIS_DIR})")
     s = sub.add_parser("summary", help="print clip counts and hours of a manifest")
     s.add_argument("out_dir", type=Path)
     args = p.parse_args(argv)
@@ -215,7 +221,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     cfg = BuildConfig(out_dir=args.out_dir, seed=args.seed,
                       max_hours_per_source=args.max_hours_per_source,
                       max_clips_per_source=args.max_clips, espeak_clips=args.espeak_clips,
-                      midi_renders=args.midi_renders, fsdd_dir=args.fsdd_dir)
+                      midi_renders=args.midi_renders, fsdd_dir=args.fsdd_dir,
+                      gcompris_dir=args.gcompris_dir)
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
     n = build(cfg, sources)
     print(f"manifest: {cfg.out_dir / 'manifest.tsv'} ({n} clips)")

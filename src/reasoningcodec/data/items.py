@@ -21,6 +21,9 @@ MANIFEST_COLUMNS = (
 )
 CATEGORIES = ("speech", "music", "sound")
 VAL_FRACTION = 0.02
+GCOMPRIS_URL = "https://github.com/gcompris/GCompris-voices"
+DEFAULT_GCOMPRIS_DIR = Path("data/gcompris-voices")
+"""Default ``--gcompris-dir``: a checkout of :data:`GCOMPRIS_URL`, relative to the working directory."""
 
 RenderFn = Callable[[], Tuple[np.ndarray, int, Dict[str, str]]]
 """Returns ``(mono float32 audio, sample rate, extra manifest fields)``."""
@@ -37,6 +40,7 @@ class BuildConfig:
     espeak_clips: int = 2000
     midi_renders: int = 300
     fsdd_dir: Optional[Path] = None
+    gcompris_dir: Path = DEFAULT_GCOMPRIS_DIR
     extra: Dict[str, str] = field(default_factory=dict)
 
 
@@ -106,6 +110,10 @@ LANG_NAMES: Dict[str, str] = {
     "sv": "Swedish", "uk": "Ukrainian", "wa": "Walloon", "cmn": "Mandarin Chinese",
     "yue": "Cantonese", "ja": "Japanese", "pl": "Polish", "hi": "Hindi", "tr": "Turkish",
     "vi": "Vietnamese", "ko": "Korean", "ar": "Arabic", "id": "Indonesian", "sw": "Swahili",
+    "af": "Afrikaans", "ast": "Asturian", "br": "Breton", "eo": "Esperanto", "eu": "Basque",
+    "gd": "Scottish Gaelic", "he": "Hebrew", "hu": "Hungarian", "kn": "Kannada", "mr": "Marathi",
+    "nb": "Norwegian Bokmål", "pa": "Punjabi", "sk": "Slovak", "so": "Somali", "th": "Thai",
+    "ur": "Urdu", "zh": "Chinese",
 }
 
 
