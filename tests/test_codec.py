@@ -175,3 +175,12 @@ def test_a_plain_decoder_ignores_the_reasoning_tokens(codec_whisper_cpu):
     codes = c.encode(signal(24000, seed=6))
     other = Codes(torch.roll(codes.reasoning, 1, dims=-1), codes.recon, codes.lengths)
     assert torch.equal(c.decode(other), c.decode(codes))
+
+
+def test_codes_without_frames_decode_to_empty_audio_or_a_clear_error(codec_cpu, codec_decr_cpu):
+    for c in (codec_cpu, codec_decr_cpu):
+        empty = lambda n: Codes(torch.zeros(2, 8, 0, dtype=torch.long), torch.zeros(2, 8, 0, dtype=torch.long),  # noqa: E731
+                                torch.tensor([n, 0]))
+        assert c.decode(empty(0)).shape == (2, 1, 0)
+        with pytest.raises(ValueError, match="exceed what 0 frames cover"):
+            c.decode(empty(100))

@@ -320,7 +320,7 @@ class ReasoningCodec(nn.Module):
         cond = None
         if self.dec_film is not None:
             cond = self._decoder_conditions(st, reasoning_codes, z.shape[1], z.shape[0])
-        if z.shape[1] == 0:  # windows only: kept for the frames that follow
+        if z.shape[1] == 0:  # no frames (e.g. reasoning windows only): nothing to decode yet
             return z.new_zeros(z.shape[0], 0), st
         return self.decode_latent(z, st, cond)
 
@@ -425,7 +425,8 @@ class ReasoningCodec(nn.Module):
             raise TypeError(f"decode expects a Codes object, got {type(codes).__name__}")
         q = codes.recon
         y, st = self.decode_frames(q, None, codes.reasoning if codes.reasoning.shape[-1] else None)
-        y = torch.cat([y, self.flush(st)], dim=1)
+        if st.head is not None:  # else: no frames at all, nothing held back
+            y = torch.cat([y, self.flush(st)], dim=1)
         lens = codes.lengths.cpu()
         t = int(lens.max()) if lens.numel() else y.shape[1]
         if t > y.shape[1]:
