@@ -267,7 +267,7 @@ def decode_range(reader: RcReader, codec: Any, start: int = 0, end: int | None =
         reasoning = None
         if codec.dec_film is not None:  # the warm frames' reasoning windows, and where both streams stand
             j0 = tails[0].start_sample // c.recon_hop + recon.shape[-1] - n  # global index of the first warm frame
-            k0 = (j0 + 1) * c.recon_hop // c.reasoning_hop - 1  # the window it is conditioned on
+            k0 = codec.frame_window(j0)  # the window it is conditioned on
             w0 = tails[0].start_sample // c.reasoning_hop
             reasoning = np.concatenate([t.reasoning for t in tails], axis=-1)
             if 0 <= k0 < w0:  # that window closes the chunk before the tails

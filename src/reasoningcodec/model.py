@@ -194,6 +194,12 @@ class ReasoningCodec(nn.Module):
         c = self.config
         return -(-num_samples // c.reasoning_hop), -(-num_samples // c.recon_hop)
 
+    def frame_window(self, j: Any) -> Any:
+        """The reasoning window a reconstruction frame ``j`` (int or tensor of global indices) reads: the
+        latest one completed at the frame's end (−1: none yet). Encoder FiLM and decoder share this rule."""
+        c = self.config
+        return (j + 1) * c.recon_hop // c.reasoning_hop - 1
+
     def padded_length(self, num_samples: int) -> int:
         """Samples the encoder runs over: enough to complete the last frame of both streams."""
         c = self.config
@@ -247,7 +253,7 @@ class ReasoningCodec(nn.Module):
         prev = null if st.last_reasoning is None else st.last_reasoning[:, None]
         table = torch.cat([null, prev, r_q], dim=1)  # global window w ↦ index w − (windows_done − 1) + 1
         j = torch.arange(st.recon_done, st.recon_done + n_rec, device=wav.device)
-        k = (j + 1) * c.recon_hop // c.reasoning_hop - 1
+        k = self.frame_window(j)
         idx = torch.where(k < 0, torch.zeros_like(k), k - (st.windows_done - 1) + 1)
         cond = table[:, idx]
         if n_rec > 0:
@@ -335,15 +341,13 @@ class ReasoningCodec(nn.Module):
         if not st.conditioned:
             st.recon_done += n
             return None
-        if reasoning_codes is None:
-            reasoning_codes = torch.zeros(b, c.num_reasoning_codebooks, 0, dtype=torch.long)
-        if reasoning_codes.shape[-1]:
+        if reasoning_codes is not None and reasoning_codes.shape[-1]:
             self._check_codes(reasoning_codes, c.num_reasoning_codebooks, c.reasoning_codebook_size, "reasoning")
             r_q = self.reasoning_vq.decode(reasoning_codes.to(self.device))
             st.windows = r_q if st.windows is None else torch.cat([st.windows, r_q], dim=1)
         have = 0 if st.windows is None else st.windows.shape[1]
         j = torch.arange(st.recon_done, st.recon_done + n)
-        k = (j + 1) * c.recon_hop // c.reasoning_hop - 1  # latest window completed at each frame's end
+        k = self.frame_window(j)
         if n and int(k[-1]) >= st.win_start + have:
             raise ValueError(f"reconstruction frame {int(j[-1])} needs reasoning window {int(k[-1])}, which has not "
                              f"arrived: push the reasoning codes with (or before) the frames they cover")
@@ -354,7 +358,7 @@ class ReasoningCodec(nn.Module):
         table = null if st.windows is None else torch.cat([null, st.windows.to(null.dtype)], dim=1)
         idx = torch.where(k < 0, torch.zeros_like(k), k - st.win_start + 1).to(self.device)
         st.recon_done += n
-        k_next = (st.recon_done + 1) * c.recon_hop // c.reasoning_hop - 1
+        k_next = self.frame_window(st.recon_done)
         drop = min(max(0, k_next - st.win_start), have)
         if drop:
             st.windows = st.windows[:, drop:]
