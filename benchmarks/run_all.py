@@ -359,20 +359,26 @@ def probe_section(d: dict[str, Any] | None, record: dict[str, Any] | None, defau
              f"{d.get('train_clips')} clips of the other speakers; chance is 10%.", ""]
     if d.get("max_per_digit"):
         lines += [f"Subset: at most {d['max_per_digit']} clips per speaker and digit.", ""]
-    by_pool = d.get("accuracy_by_pooling") or {"mean-max": d["accuracy"]}  # older files: one pooling
-    pools = list(by_pool)
-    lines += ["Poolings: `mean-max` = mean and maximum over time (a bag of frames); `mean-max+4-step` = the same "
-              "plus the frame sequence resampled to 4 time points (keeps the order of the sounds)."
-              + (f" Reported: `{d['pooling']}`." if d.get("pooling") else ""), ""]
-    lines += ["| features | " + " | ".join(f"`{p}`" for p in pools) + " |",
-              "|---|" + "---:|" * len(pools)]
-    lines += [f"| {names.get(k, k)} | " + " | ".join(f"{100 * by_pool[p][k]:.1f}%" if k in by_pool[p] else "—"
-                                                   for p in pools) + " |" for k in by_pool[pools[0]]]
+    # older files: one pooling, or one column per pooling
+    by_variant = d.get("accuracy_by_variant") or d.get("accuracy_by_pooling") or {"mean-max": d["accuracy"]}
+    variants = list(by_variant)
+    reported = d.get("variant") or d.get("pooling")
+    speeds = d.get("speeds")
+    note = ("Variants: `mean-max` = mean and maximum over time (a bag of frames); `mean-max+4-step` = the same "
+            "plus the frame sequence resampled to 4 time points (keeps the order of the sounds)")
+    if speeds:
+        note += ("; `+speed` = the classifier also trains on the training speakers' clips played at "
+                 + " and ".join(f"{f:g}×" for f in speeds) + " speed (test clips untouched)")
+    lines += [note + "." + (f" Reported: `{reported}`." if reported else ""), ""]
+    lines += ["| features | " + " | ".join(f"`{p}`" for p in variants) + " |",
+              "|---|" + "---:|" * len(variants)]
+    lines += [f"| {names.get(k, k)} | " + " | ".join(f"{100 * by_variant[p][k]:.1f}%" if k in by_variant[p] else "—"
+                                                   for p in variants) + " |" for k in by_variant[variants[0]]]
     lines += ["", f"Digit accuracy on the {d.get('test_clips'):,} clips of the held-out speakers."]
     cv = d.get("cv")
     if cv:
         held = ", ".join(f"`{s}`" for s in cv.get("held_out_in_turn", []))
-        lines += ["", "How the pooling was chosen, without the test speakers: leave-one-speaker-out over the training "
+        lines += ["", "How the reported variant was chosen, without the test speakers: leave-one-speaker-out over the training "
                   f"speakers ({held}; train on the others, test on the one left out, {cv.get('epochs')} epochs), "
                   f"{cv.get('features')} tokens, mean accuracy: "
                   + ", ".join(f"`{p}` {100 * v:.1f}%" for p, v in cv["mean_accuracy"].items()) + "."]

@@ -320,6 +320,21 @@ def test_probe_section_shows_every_pooling_and_how_the_reported_one_was_chosen()
     assert "(`c`, `d`; train on the others" in text and "`mean-max+4-step` 62.5%, `mean-max` 50.0%." in text
 
 
+def test_probe_section_shows_the_speed_perturbed_variant() -> None:
+    d = {"model_id": "m", "train_clips": 20, "test_clips": 1000, "test_speakers": ["a", "b"], "classifier": "mlp-256",
+         "variant": "mean-max+4-step+speed", "speeds": [0.92, 1.08], "date": "2000-01-01",
+         "accuracy": {"reasoning": 0.75},
+         "accuracy_by_variant": {"mean-max": {"reasoning": 0.25}, "mean-max+4-step": {"reasoning": 0.5},
+                                 "mean-max+4-step+speed": {"reasoning": 0.75}},
+         "cv": {"features": "reasoning", "held_out_in_turn": ["c"], "epochs": 150,
+                "mean_accuracy": {"mean-max": 0.25, "mean-max+4-step": 0.5, "mean-max+4-step+speed": 0.625}}}
+    text = "\n".join(run_all.probe_section(d, None, "m"))
+    assert "| features | `mean-max` | `mean-max+4-step` | `mean-max+4-step+speed` |" in text
+    assert "| reasoning tokens | 25.0% | 50.0% | 75.0% |" in text
+    assert "0.92× and 1.08× speed" in text and "Reported: `mean-max+4-step+speed`." in text
+    assert "`mean-max+4-step+speed` 62.5%." in text
+
+
 def test_probe_pooling_keeps_time_order_and_handles_one_frame() -> None:
     import numpy as np
 

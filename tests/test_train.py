@@ -265,3 +265,24 @@ def test_decoder_only_training_of_a_reasoning_conditioned_decoder_keeps_the_toke
     assert m.config.decoder_reasoning and float(m.dec_film.proj.weight.abs().sum()) > 0  # it learned to use them
     changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
     assert changed and changed <= {"dec_latent", "dec_up", "dec", "dec_norm", "head"}  # tokens stay valid
+
+
+def test_a_codec_grown_by_decoder_blocks_starts_as_the_checkpoint(tmp_path):
+    import torch
+
+    from reasoningcodec import ReasoningCodec
+    from reasoningcodec.config import CodecConfig
+    from reasoningcodec.train import checkpoint as ckpt
+    from reasoningcodec.train.trainer import _identity_new_blocks
+
+    torch.manual_seed(0)
+    small = ReasoningCodec(CodecConfig.from_dict({**CodecConfig().to_dict(), **TINY})).eval()
+    ckpt.save_modules(tmp_path / "modules.safetensors", {"codec": small})
+    grown = ReasoningCodec(CodecConfig.from_dict({**CodecConfig().to_dict(), **TINY, "dec_blocks": 3})).eval()
+    ckpt.load_modules(tmp_path / "modules.safetensors", {"codec": grown}, partial=("codec",))
+    with torch.no_grad():
+        codes = small.encode(torch.randn(1, 12_000) * 0.1, sample_rate=24_000)
+        assert not torch.allclose(small.decode(codes), grown.decode(codes))  # new blocks at their default init
+        assert _identity_new_blocks(grown, tmp_path / "modules.safetensors") == ["dec.blocks.1", "dec.blocks.2"]
+        assert torch.equal(small.decode(codes), grown.decode(codes))
+        assert _identity_new_blocks(small, tmp_path / "modules.safetensors") == []

