@@ -286,3 +286,28 @@ def test_a_codec_grown_by_decoder_blocks_starts_as_the_checkpoint(tmp_path):
         assert _identity_new_blocks(grown, tmp_path / "modules.safetensors") == ["dec.blocks.1", "dec.blocks.2"]
         assert torch.equal(small.decode(codes), grown.decode(codes))
         assert _identity_new_blocks(small, tmp_path / "modules.safetensors") == []
+
+
+def test_weight_average_is_validated_exported_and_resumed(tmp_path, corpus):
+    import torch
+    from safetensors.torch import load_file
+
+    from reasoningcodec import ReasoningCodec
+    from reasoningcodec.train import TrainConfig, train
+
+    cfg = TrainConfig.from_json(recipe(tmp_path, corpus, 3))
+    cfg.ema_decay, cfg.lr = 0.5, 5e-3
+    train(cfg, quiet=True)
+    last = tmp_path / "run" / "last"
+    saved = load_file(str(last / "modules.safetensors"))
+    raw = {k[len("codec."):]: v for k, v in saved.items() if k.startswith("codec.")}
+    avg = {k[len("codec_ema."):]: v for k, v in saved.items() if k.startswith("codec_ema.")}
+    assert raw.keys() == avg.keys()
+    moved = [k for k in raw if raw[k].is_floating_point() and not torch.equal(raw[k], avg[k])]
+    assert moved  # the average lags the trained weights
+    exported = ReasoningCodec.from_pretrained(last / "codec").state_dict()
+    assert all(torch.equal(exported[k].float(), avg[k].float()) for k in moved)  # last/codec is the average
+    cfg.steps = 5
+    assert train(cfg, quiet=True)["step"] == 5  # resumes with its average
+    again = load_file(str(last / "modules.safetensors"))
+    assert any(not torch.equal(again[f"codec_ema.{k}"], avg[k]) for k in moved)

@@ -87,6 +87,9 @@ class TrainConfig:
     val_every: int = 500
     val_clips: int = 16
     max_minutes: float = 0.0  # > 0: stop (and save) after this much wall-clock training time
+    # > 0: keep an exponential moving average of the codec weights (e.g. 0.999); validation, ``best`` and
+    # ``last/codec`` (what gets exported) then use the average, the raw weights keep training
+    ema_decay: float = 0.0
     preload: bool = False  # decode every clip up front (threads): for short bursts on a big machine
 
     @classmethod
@@ -239,6 +242,17 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             state.update({k: prev[k] for k in ("step", "audio_seconds", "train_seconds") if k in prev})
         fresh_opt_step = state["step"]
 
+    ema: ReasoningCodec | None = None
+    if cfg.ema_decay > 0:
+        import copy
+
+        ema = copy.deepcopy(codec).eval().requires_grad_(False)
+        src = last if (last / "state.json").exists() else (Path(cfg.init_from) if cfg.init_from else None)
+        if src is not None and _has_prefix(src / "modules.safetensors", "codec_ema."):
+            ckpt.load_modules(src / "modules.safetensors", {"codec_ema": ema}, partial=("codec_ema",))
+        modules["codec_ema"] = ema
+    shown = ema if ema is not None else codec  # the weights validated, kept as ``best`` and exported
+
     reasoning_phase = cfg.phase == "reasoning"
     frozen_codec: ReasoningCodec | None = None
     if reasoning_phase:
@@ -389,6 +403,8 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         total.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         g_opt.step()
+        if ema is not None:
+            _ema_update(ema, codec, cfg.ema_decay)
         if cfg.revive_every:
             for name, qo in model.last_quantizers.items():
                 vq = codec.reasoning_vq if name == "reasoning" else codec.recon_vq
@@ -425,13 +441,13 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             log_f.flush()
             bar.set_postfix(mel=f"{float(l_mel.detach()):.3f}", text=f"{float(losses.get('text', torch.zeros(())).detach()):.2f}")
         if rank == 0 and val_batch is not None and state["step"] % cfg.val_every == 0:
-            v = _validate(codec, mel_loss, val_batch)
+            v = _validate(shown, mel_loss, val_batch)
             if writer is not None:
                 writer.writerow({"step": state["step"], "val_mel": round(v, 4)})
                 log_f.flush()
             if state["best_val"] is None or v < state["best_val"]:
                 state["best_val"] = v
-                codec.save_pretrained(out / "best")
+                shown.save_pretrained(out / "best")
             model.train()
         if rank == 0 and (time.time() - last_ckpt > cfg.ckpt_minutes * 60 or state["step"] >= cfg.steps):
             _save(last, modules, g_opt, d_opt, state, cfg)
@@ -449,6 +465,16 @@ def _has_prefix(path: Path, prefix: str) -> bool:
 
     with safe_open(str(path), "pt") as f:
         return any(k.startswith(prefix) for k in f.keys())
+
+
+@torch.no_grad()
+def _ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """``ema ← decay · ema + (1 − decay) · model`` for floating-point tensors; other buffers are copied."""
+    for e, m in zip(ema.state_dict().values(), model.state_dict().values()):
+        if e.is_floating_point():
+            e.lerp_(m.to(e.dtype), 1.0 - decay)
+        else:
+            e.copy_(m)
 
 
 def _identity_new_blocks(codec: ReasoningCodec, path: Path) -> list[str]:
@@ -473,7 +499,7 @@ def _save(last: Path, modules: dict, g_opt, d_opt, state: dict, cfg: TrainConfig
     last.mkdir(parents=True, exist_ok=True)
     ckpt.save_modules(last / "modules.safetensors", modules)
     ckpt.save_optimizer(last / "optim.safetensors", {"g": g_opt, "d": d_opt})
-    modules["codec"].save_pretrained(last / "codec")
+    modules.get("codec_ema", modules["codec"]).save_pretrained(last / "codec")
     ckpt.save_json(last / "state.json", {**state, "config": dataclasses.asdict(cfg)})
 
 
