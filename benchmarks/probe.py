@@ -35,6 +35,7 @@ import argparse
 import csv
 import json
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -165,14 +166,19 @@ def main() -> None:
     y, spk = np.array(labels), np.array(speakers)
     te = np.isin(spk, sorted(TEST_SPEAKERS))
 
+    @lru_cache(maxsize=None)
+    def pooled(kind: str, pooling: str, speed: float | None = None) -> np.ndarray:
+        """``[clips, dim]`` of the original clips, or of the training speakers' clips at ``speed``."""
+        return np.stack([pool(t, pooling) for t in (feats[kind] if speed is None else sped[speed][kind])])
+
     def fit(kind: str, pooling: str, speed: bool, train: np.ndarray, test: np.ndarray, epochs: int) -> float:
         """Train on the clips where ``train`` (plus their sped-up copies if ``speed``), test on ``test``."""
-        X = np.stack([pool(t, pooling) for t in feats[kind]])
+        X = pooled(kind, pooling)
         xtr, ytr = [X[train]], [y[train]]
         if speed:
             keep = train[~te]  # the sped-up copies exist for the training speakers' clips, in the same order
             for f in SPEEDS:
-                xtr.append(np.stack([pool(t, pooling) for t in sped[f][kind]])[keep])
+                xtr.append(pooled(kind, pooling, f)[keep])
                 ytr.append(y[~te][keep])
         return train_probe(np.concatenate(xtr), np.concatenate(ytr), X[test], y[test], a.linear, epochs=epochs)
 
