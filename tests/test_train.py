@@ -311,3 +311,13 @@ def test_weight_average_is_validated_exported_and_resumed(tmp_path, corpus):
     assert train(cfg, quiet=True)["step"] == 5  # resumes with its average
     again = load_file(str(last / "modules.safetensors"))
     assert any(not torch.equal(again[f"codec_ema.{k}"], avg[k]) for k in moved)
+    # the git checkpoint keeps one codec: the average, under the codec's own names
+    from reasoningcodec.train import export_resumable
+
+    export_resumable(tmp_path / "run", tmp_path / "ckpt")
+    ck = load_file(str(tmp_path / "ckpt" / "modules.safetensors"))
+    assert not any(k.startswith("codec_ema.") for k in ck)
+    avg2 = {k[len("codec_ema."):]: v for k, v in again.items() if k.startswith("codec_ema.")}
+    assert {k for k in ck if k.startswith("codec.")} == {f"codec.{k}" for k in avg2}
+    assert all(torch.equal(ck[f"codec.{k}"], v.half() if v.is_floating_point() else v) for k, v in avg2.items())
+    assert any(k.startswith("disc.") for k in ck)  # the other modules stay

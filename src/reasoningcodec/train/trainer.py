@@ -537,11 +537,19 @@ def merge_shards(src: Path, dest: Path) -> None:
 
 
 def export_resumable(run_dir: Path, dest: Path) -> None:
-    """Write the git-sized resumable checkpoint: fp16 weights of every module, no optimizer state."""
+    """Write the git-sized resumable checkpoint: fp16 weights of every module, no optimizer state.
+
+    A run with ``ema_decay`` stores its weight average (``codec_ema.*``) as the codec: that is the model
+    validated and shipped, so the checkpoint gives the shipped model's tokens, and git holds one copy of
+    the codec instead of two. A run resumed from it starts its average afresh from those weights."""
     from safetensors.torch import load_file, save_file
 
     dest.mkdir(parents=True, exist_ok=True)
     state = load_file(str(run_dir / "last" / "modules.safetensors"))
+    ema = {k[len("codec_ema."):]: v for k, v in state.items() if k.startswith("codec_ema.")}
+    if ema:
+        state = {k: v for k, v in state.items() if not k.startswith(("codec_ema.", "codec."))}
+        state.update({f"codec.{k}": v for k, v in ema.items()})
     save_file({k: v.half() if v.is_floating_point() else v for k, v in state.items()},
               str(dest / "modules.safetensors"))
     st = json.loads((run_dir / "last" / "state.json").read_text())
