@@ -7,8 +7,9 @@ apply (signal too short, no speech found, package missing).
 Resampling rules (all resampling is soxr, quality ``"HQ"``, via :func:`resample`):
 
 1. :func:`evaluate` first resamples ``deg`` to the reference's own rate, then estimates and removes the
-   codec delay there (:func:`align`: cross-correlation, integer lag within ±100 ms), and trims both
-   signals to their common overlap.
+   codec delay there (:func:`align`, integer lag within ±100 ms: the waveform cross-correlation peak
+   when the codec keeps the phase, else the best alignment of 16 band envelopes at 1 ms resolution),
+   and trims both signals to their common overlap.
 2. Each metric then resamples both aligned signals to its own fixed rate:
 
    ========================  =========  ================================================
@@ -43,6 +44,7 @@ VISQOL_AUDIO_RATE = 48_000
 MEL_RATE = 24_000
 SI_SDR_RATE = 24_000
 MAX_LAG_S = 0.1
+WAVEFORM_TRUST = 0.5  # normalised waveform correlation above which the waveform peak is the delay
 
 VisqolMode = Literal["speech", "audio"]
 METRICS = ("pesq_wb", "pesq_nb", "stoi", "visqol", "mel_distance", "si_sdr")
@@ -104,30 +106,76 @@ def to_mono(x: np.ndarray) -> np.ndarray:
     return x if x.ndim == 1 else x.mean(axis=0)
 
 
-def estimate_lag(ref: np.ndarray, deg: np.ndarray, max_lag: int) -> int:
-    """The integer lag in ``[-max_lag, max_lag]`` that maximises ``Σ_n deg[n + lag] · ref[n]``.
+def _xcorr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Circular cross-correlation ``c[k] = Σ_n b[n + k] · a[n]`` (index ``k % n``), long enough to be linear."""
+    n = 1 << int(math.ceil(math.log2(len(a) + len(b) - 1)))
+    return np.fft.irfft(np.fft.rfft(b, n) * np.conj(np.fft.rfft(a, n)), n)
 
-    Computed over the whole signals by FFT cross-correlation. Returns 0 for a silent input.
+
+def _lags(ref_len: int, deg_len: int, max_lag: int) -> np.ndarray:
+    return np.arange(-min(max_lag, ref_len - 1), min(max_lag, deg_len - 1) + 1)
+
+
+def _band_envelopes(x: np.ndarray, sample_rate: int, hop: int, bands: int = 16) -> np.ndarray:
+    """Log energy of ``x`` in ``bands`` log-spaced bands (100 Hz … Nyquist), one frame per ``hop`` samples,
+    each band's mean removed: ``[bands, frames]``."""
+    win = 1 << int(math.ceil(math.log2(0.016 * sample_rate)))  # ~16-21 ms window
+    pad = np.concatenate([np.zeros(win // 2), x, np.zeros(win // 2)])
+    frames = np.lib.stride_tricks.sliding_window_view(pad, win)[::hop] * np.hanning(win)
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2  # [frames, bins]
+    freqs = np.fft.rfftfreq(win, 1.0 / sample_rate)
+    edges = np.geomspace(100.0, sample_rate / 2, bands + 1)
+    env = np.stack([power[:, (freqs >= lo) & (freqs < hi)].sum(axis=1) for lo, hi in zip(edges[:-1], edges[1:])])
+    env = np.log(env + 1e-10 * (power.mean() + 1e-20))
+    return env - env.mean(axis=1, keepdims=True)
+
+
+def _envelope_lag(ref: np.ndarray, deg: np.ndarray, max_lag: int, sample_rate: int) -> int:
+    """Lag (in samples, to the nearest envelope hop of ~1 ms) that best aligns the band envelopes."""
+    hop = max(1, sample_rate // 1000)
+    er, ed = _band_envelopes(ref, sample_rate, hop), _band_envelopes(deg, sample_rate, hop)
+    corr = sum(_xcorr(a, b) for a, b in zip(er, ed))
+    lags = _lags(er.shape[1], ed.shape[1], max(1, int(round(max_lag / hop))))
+    return int(lags[int(np.argmax(corr[lags % len(corr)]))]) * hop
+
+
+def estimate_lag(ref: np.ndarray, deg: np.ndarray, max_lag: int, sample_rate: int | None = None) -> int:
+    """The delay of ``deg`` against ``ref`` in ``[-max_lag, max_lag]`` samples (``deg[n + lag] ≈ ref[n]``).
+
+    First the peak of the waveform cross-correlation (whole signals, FFT). A waveform codec keeps the
+    phase, and there that peak is the delay to the sample: it is used when the normalised correlation at
+    the peak is at least ``WAVEFORM_TRUST``. A codec that resynthesises the waveform (neural decoders,
+    vocoders, parametric codecs such as Codec 2) does not keep the phase: its waveform correlation is
+    near zero everywhere and its peak is a chance event (tens of ms off, different from clip to clip).
+    Then, when ``sample_rate`` is given, the delay comes from the band envelopes instead (log energy in
+    16 bands, 1 ms frames), refined to the sample by the waveform peak within ±1 frame.
+    Returns 0 for a silent input.
     """
     ref = np.asarray(ref, dtype=np.float64)
     deg = np.asarray(deg, dtype=np.float64)
     if not ref.any() or not deg.any():
         return 0
-    n = 1 << int(math.ceil(math.log2(len(ref) + len(deg) - 1)))
-    corr = np.fft.irfft(np.fft.rfft(deg, n) * np.conj(np.fft.rfft(ref, n)), n)
-    hi = min(max_lag, len(deg) - 1)
-    lo = min(max_lag, len(ref) - 1)
-    lags = np.arange(-lo, hi + 1)
-    return int(lags[int(np.argmax(corr[lags % n]))])
+    corr = _xcorr(ref, deg)
+    lags = _lags(len(ref), len(deg), max_lag)
+    peak = corr[lags % len(corr)]
+    best = int(np.argmax(peak))
+    rho = peak[best] / math.sqrt(float(ref @ ref) * float(deg @ deg))
+    if sample_rate is None or rho >= WAVEFORM_TRUST:
+        return int(lags[best])
+    coarse = _envelope_lag(ref, deg, max_lag, sample_rate)
+    hop = max(1, sample_rate // 1000)
+    near = (lags >= coarse - hop) & (lags <= coarse + hop)
+    return int(lags[near][int(np.argmax(peak[near]))]) if near.any() else coarse
 
 
 def align(ref: np.ndarray, deg: np.ndarray, sample_rate: int, max_lag_s: float = MAX_LAG_S) -> Alignment:
     """Remove the delay between ``ref`` and ``deg`` (both ``[T]`` at ``sample_rate``).
 
-    The lag is the cross-correlation peak within ±``max_lag_s`` seconds (default ±100 ms), to the
-    nearest sample; then both signals are trimmed to their common overlap.
+    The lag is found by :func:`estimate_lag` within ±``max_lag_s`` seconds (default ±100 ms): the
+    waveform cross-correlation peak for phase-keeping codecs, the band-envelope alignment for codecs
+    that resynthesise the waveform; then both signals are trimmed to their common overlap.
     """
-    lag = estimate_lag(ref, deg, int(round(max_lag_s * sample_rate)))
+    lag = estimate_lag(ref, deg, int(round(max_lag_s * sample_rate)), sample_rate)
     r = np.asarray(ref, dtype=np.float64)
     d = np.asarray(deg, dtype=np.float64)
     if lag >= 0:
