@@ -2,8 +2,9 @@
 
 For every clip and codec: the clip is read at its own rate and **mixed to mono** (channels averaged);
 that mono signal is the reference. It is resampled (soxr HQ) to the codec's rate, encoded, decoded, and
-the output is scored against the reference by :func:`reasoningcodec.metrics.evaluate` (delay removed by
-cross-correlation within ±100 ms; each metric at its own rate, see ``reasoningcodec.metrics``). ViSQOL runs
+the output is scored against the reference by :func:`reasoningcodec.metrics.evaluate` (delay removed
+within ±100 ms: waveform cross-correlation for phase-keeping codecs, band envelopes for codecs that
+resynthesise the waveform; each metric at its own rate, see ``reasoningcodec.metrics``). ViSQOL runs
 in speech mode (16 kHz) on the speech category and in audio mode (48 kHz) on music and sound.
 
 Writes ``reconstruction.md`` (one table per category), ``reconstruction.json`` (per-clip scores) and
@@ -200,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize(records)
     meta = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
             "source": str(a.folder or manifest), "n_clips": len(clips), "mono": MONO_NOTE,
-            "metrics": "delay removed first by cross-correlation (±100 ms, integer lag); resampling is soxr HQ; "
+            "metrics": "delay removed first (±100 ms, integer lag: waveform cross-correlation peak when the normalised "
+            "correlation is ≥ 0.5, else band-envelope alignment at 1 ms refined by the waveform); resampling is soxr HQ; "
             "PESQ-WB at 16 kHz, PESQ-NB at 8 kHz, STOI at 10 kHz, log-mel L1 distance and SI-SDR at 24 kHz "
             "(definitions in reasoningcodec.metrics).",
             "visqol": "not run (--no-visqol)" if a.no_visqol else metrics.visqol_status(),
