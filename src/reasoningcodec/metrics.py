@@ -121,12 +121,22 @@ def _band_envelopes(x: np.ndarray, sample_rate: int, hop: int, bands: int = 16) 
     each band's mean removed: ``[bands, frames]``."""
     win = 1 << int(math.ceil(math.log2(0.016 * sample_rate)))  # ~16-21 ms window
     pad = np.concatenate([np.zeros(win // 2), x, np.zeros(win // 2)])
-    frames = np.lib.stride_tricks.sliding_window_view(pad, win)[::hop] * np.hanning(win)
-    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2  # [frames, bins]
+    frames = np.lib.stride_tricks.sliding_window_view(pad, win)[::hop]  # a view: no copy
     freqs = np.fft.rfftfreq(win, 1.0 / sample_rate)
     edges = np.geomspace(100.0, sample_rate / 2, bands + 1)
-    env = np.stack([power[:, (freqs >= lo) & (freqs < hi)].sum(axis=1) for lo, hi in zip(edges[:-1], edges[1:])])
-    env = np.log(env + 1e-10 * (power.mean() + 1e-20))
+    band_of = np.searchsorted(edges, freqs, side="right") - 1  # bin → band (outside 0..bands-1: unused)
+    used = (band_of >= 0) & (band_of < bands)
+    window = np.hanning(win)
+    env = np.zeros((bands, len(frames)))
+    step = max(1, (1 << 22) // win)  # frames per block: bounded memory on long files
+    total = 0.0
+    for i in range(0, len(frames), step):
+        power = np.abs(np.fft.rfft(frames[i:i + step] * window, axis=1)) ** 2  # [block, bins]
+        total += float(power.sum())
+        for b in range(bands):
+            env[b, i:i + step] = power[:, used & (band_of == b)].sum(axis=1)
+    floor = 1e-10 * (total / (len(frames) * len(freqs)) + 1e-20)  # relative to the mean power per bin
+    env = np.log(env + floor)
     return env - env.mean(axis=1, keepdims=True)
 
 
