@@ -141,6 +141,19 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
 
 
+def test_closed_stdout_pipe_is_quiet(tmp_path, model_dir):
+    # `rcodec info x.rc | head -1`: the reader is gone before rcodec writes; no error message, no traceback
+    wav, rcf = tmp_path / "in.wav", tmp_path / "x.rc"
+    sf.write(wav, signal(4000).numpy().T, 24000)
+    assert main(["compress", str(wav), str(rcf), "--model", str(model_dir), "-q"]) == 0
+    p = subprocess.Popen([sys.executable, "-m", "reasoningcodec", "info", str(rcf)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    p.stdout.close()  # long before the child has imported torch
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141, err
+    assert err == ""
+
+
 def test_cli_errors_are_one_line(tmp_path, model_dir):
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"not audio" * 100)

@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at interpreter exit
         return 0
     except (ReasoningCodecError, CliError, ValueError) as e:
         print(f"rcodec: error: {e}", file=sys.stderr)
@@ -262,6 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as e:
         print(f"rcodec: error: file not found: {e.filename}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # e.g. `rcodec info x.rc | head -1`: the reader left; stop quietly, as cat does
+        try:  # no second error when Python flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 141
     except (IsADirectoryError, PermissionError, OSError) as e:
         print(f"rcodec: error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}", file=sys.stderr)
         return EXIT_ERROR
