@@ -125,7 +125,7 @@ def _band_envelopes(x: np.ndarray, sample_rate: int, hop: int, bands: int = 16) 
     freqs = np.fft.rfftfreq(win, 1.0 / sample_rate)
     edges = np.geomspace(100.0, sample_rate / 2, bands + 1)
     band_of = np.searchsorted(edges, freqs, side="right") - 1  # bin → band (outside 0..bands-1: unused)
-    used = (band_of >= 0) & (band_of < bands)
+    masks = [band_of == b for b in range(bands)]
     window = np.hanning(win)
     env = np.zeros((bands, len(frames)))
     step = max(1, (1 << 22) // win)  # frames per block: bounded memory on long files
@@ -133,16 +133,15 @@ def _band_envelopes(x: np.ndarray, sample_rate: int, hop: int, bands: int = 16) 
     for i in range(0, len(frames), step):
         power = np.abs(np.fft.rfft(frames[i:i + step] * window, axis=1)) ** 2  # [block, bins]
         total += float(power.sum())
-        for b in range(bands):
-            env[b, i:i + step] = power[:, used & (band_of == b)].sum(axis=1)
+        for b, m in enumerate(masks):
+            env[b, i:i + step] = power[:, m].sum(axis=1)
     floor = 1e-10 * (total / (len(frames) * len(freqs)) + 1e-20)  # relative to the mean power per bin
     env = np.log(env + floor)
     return env - env.mean(axis=1, keepdims=True)
 
 
-def _envelope_lag(ref: np.ndarray, deg: np.ndarray, max_lag: int, sample_rate: int) -> int:
-    """Lag (in samples, to the nearest envelope hop of ~1 ms) that best aligns the band envelopes."""
-    hop = max(1, sample_rate // 1000)
+def _envelope_lag(ref: np.ndarray, deg: np.ndarray, max_lag: int, sample_rate: int, hop: int) -> int:
+    """Lag (in samples, a multiple of ``hop``) that best aligns the band envelopes."""
     er, ed = _band_envelopes(ref, sample_rate, hop), _band_envelopes(deg, sample_rate, hop)
     corr = sum(_xcorr(a, b) for a, b in zip(er, ed))
     lags = _lags(er.shape[1], ed.shape[1], max(1, int(round(max_lag / hop))))
@@ -172,8 +171,8 @@ def estimate_lag(ref: np.ndarray, deg: np.ndarray, max_lag: int, sample_rate: in
     rho = peak[best] / math.sqrt(float(ref @ ref) * float(deg @ deg))
     if sample_rate is None or rho >= WAVEFORM_TRUST:
         return int(lags[best])
-    coarse = _envelope_lag(ref, deg, max_lag, sample_rate)
-    hop = max(1, sample_rate // 1000)
+    hop = max(1, sample_rate // 1000)  # 1 ms envelope frames
+    coarse = _envelope_lag(ref, deg, max_lag, sample_rate, hop)
     near = (lags >= coarse - hop) & (lags <= coarse + hop)
     return int(lags[near][int(np.argmax(peak[near]))]) if near.any() else coarse
 
