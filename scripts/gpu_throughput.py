@@ -1,14 +1,17 @@
-"""GPU throughput of the default codec architecture (random weights: speed does not depend on them).
+"""GPU throughput of the shipped codec's architecture (its config.json with random weights: speed does
+not depend on them; the plain default config if the package has no model installed).
 
 Prints encode/decode real-time factors for a batch of 64 × 10 s clips, tokens per second, and the
 per-step time of 64 concurrent 80 ms streams.
 """
 
+import json
 import time
 
 import torch
 
-from reasoningcodec import ReasoningCodec
+from reasoningcodec import CodecConfig, ReasoningCodec
+from reasoningcodec.hub import DEFAULT_DIR
 
 
 def timed(f, n=3):
@@ -23,8 +26,11 @@ def timed(f, n=3):
 
 def main() -> None:
     torch.manual_seed(0)
-    c = ReasoningCodec().cuda().eval()
-    print(torch.cuda.get_device_name(), "torch", torch.__version__)
+    cfg_file = DEFAULT_DIR / "config.json"
+    cfg = CodecConfig.from_dict(json.loads(cfg_file.read_text())) if cfg_file.exists() else CodecConfig()
+    c = ReasoningCodec(cfg).cuda().eval()
+    print(torch.cuda.get_device_name(), "torch", torch.__version__, "config:", cfg.model_id or "default",
+          f"({sum(p.numel() for p in c.parameters()) / 1e6:.1f} M parameters)")
     for b in (1, 64):
         x = torch.randn(b, 240000, device="cuda") * 0.1
         te, codes = timed(lambda: c.encode(x))

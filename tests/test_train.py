@@ -321,3 +321,53 @@ def test_weight_average_is_validated_exported_and_resumed(tmp_path, corpus):
     assert {k for k in ck if k.startswith("codec.")} == {f"codec.{k}" for k in avg2}
     assert all(torch.equal(ck[f"codec.{k}"], v.half() if v.is_floating_point() else v) for k, v in avg2.items())
     assert any(k.startswith("disc.") for k in ck)  # the other modules stay
+
+
+def test_gpu_burst_round_trip_packs_trains_and_merges_the_trained_parts(tmp_path, corpus):
+    """pack_init → a joint burst with the reasoning branch frozen → export only the trained parts of the
+    weight average → merge them over the packed start: the frozen branch is the start's, the rest the
+    burst's average, and training resumes from the merged folder."""
+    import torch
+    from safetensors.torch import load_file
+
+    from reasoningcodec.train import TrainConfig, train
+    from reasoningcodec.train.pack import pack_init
+    from reasoningcodec.train.trainer import export_shards, merge_shards
+
+    frozen = ("null_reasoning", "reasoning_encoder.", "reasoning_vq.")
+    cfg = TrainConfig.from_json(recipe(tmp_path, corpus, 2))
+    cfg.ema_decay, cfg.val_every = 0.5, 1000
+    train(cfg, quiet=True)
+    pack_init(tmp_path / "run" / "last", tmp_path / "pack")
+    init = load_file(str(tmp_path / "pack" / "init" / "modules.safetensors"))
+    run = load_file(str(tmp_path / "run" / "last" / "modules.safetensors"))
+    assert {k.split(".", 1)[0] for k in init} == {"codec", "disc"}  # no heads, no second codec copy
+    assert all(init[k].dtype == torch.float16 for k in init if run[k].is_floating_point())
+    ema = {k[len("codec_ema."):]: v for k, v in run.items() if k.startswith("codec_ema.")}
+    assert all(torch.equal(init[f"codec.{k}"], v.half() if v.is_floating_point() else v) for k, v in ema.items())
+
+    burst = TrainConfig.from_json(recipe(tmp_path, corpus, 6))
+    burst.out_dir, burst.init_from = str(tmp_path / "burst"), str(tmp_path / "pack" / "init")
+    burst.ema_decay, burst.val_every, burst.freeze, burst.lr = 0.5, 1000, list(frozen), 5e-3
+    assert train(burst, quiet=True)["step"] == 6
+    export_shards(tmp_path / "burst", tmp_path / "out", max_mb=0.05, only=("codec_ema.", "disc."), skip=frozen)
+    shards = sorted((tmp_path / "out").glob("modules-*.safetensors"))
+    sent = {k for f in shards for k in load_file(str(f))}
+    assert len(shards) > 1 and sent and not any(k.split(".", 1)[1].startswith(frozen) for k in sent)
+    merge_shards(tmp_path / "out", tmp_path / "merged", base=tmp_path / "pack" / "init" / "modules.safetensors")
+    merged = load_file(str(tmp_path / "merged" / "modules.safetensors"))
+    after = load_file(str(tmp_path / "burst" / "last" / "modules.safetensors"))
+    assert {k for k in merged if k.startswith("codec.")} == {k for k in init if k.startswith("codec.")}
+    for k, v in merged.items():
+        name = k.split(".", 1)[1]
+        if k.startswith("codec.") and name.startswith(frozen):
+            assert torch.equal(v, init[k])
+        elif k.startswith("codec."):
+            ref = after[f"codec_ema.{name}"]
+            assert torch.equal(v, ref.half() if ref.is_floating_point() else ref)
+    assert json.loads((tmp_path / "merged" / "state.json").read_text())["step"] == 6
+    with pytest.raises(ValueError, match="no tensors"):
+        export_shards(tmp_path / "burst", tmp_path / "none", only=("nothing.",))
+    again = TrainConfig.from_json(recipe(tmp_path, corpus, 7))
+    again.out_dir, again.init_from, again.val_every = str(tmp_path / "again"), str(tmp_path / "merged"), 1000
+    assert train(again, quiet=True)["step"] == 7

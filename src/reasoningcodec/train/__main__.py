@@ -1,4 +1,4 @@
-"""``python -m reasoningcodec.train RECIPE.json [--steps N] [--out DIR] [--device cuda]``."""
+"""``python -m reasoningcodec.train RECIPE.json [--steps N] [--out DIR] [--max-minutes M] [--device cuda]``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ def main() -> None:
     p.add_argument("--init-from", dest="init_from", help="resumable checkpoint folder to start from")
     p.add_argument("--threads", type=int)
     p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--max-minutes", dest="max_minutes", type=float,
+                   help="stop (and save) after this much training time (overrides the recipe)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--export", metavar="DEST", help="only export OUT/last as an fp16 resumable checkpoint to DEST")
@@ -24,7 +26,8 @@ def main() -> None:
                    help="only write CODEC_DIR (e.g. OUT/best) as the package's default model, with entropy tables")
     a = p.parse_args()
     cfg = TrainConfig.from_json(a.recipe, steps=a.steps, out_dir=a.out_dir, corpus=a.corpus, init_from=a.init_from,
-                                threads=a.threads, batch_size=a.batch_size)
+                                threads=a.threads, batch_size=a.batch_size,
+                                max_minutes=a.max_minutes)
     if a.ship:
         from .trainer import export_default
 

@@ -1,9 +1,9 @@
 """Pack a training subset for a short GPU burst into a few tens of MB.
 
-``python -m reasoningcodec.train.pack CORPUS OUT_DIR --mb 28 [--init RUN/last] [--weights "src=w,..."]``
-samples clips of the corpus's training split by source weight, writes them as 24 kHz Ogg/Opus
-(decoded on the device) with a manifest in the corpus format, and optionally an fp16 copy of a run's
-module weights (codec + text head) to start from.
+``python -m reasoningcodec.train.pack CORPUS OUT_DIR --mb 28 [--recipe R.json] [--init RUN/last]``
+samples clips of the corpus's training split by the recipe's source weights, writes them as 24 kHz
+Ogg/Opus (decoded on the device) with a manifest in the corpus format, and optionally an fp16 copy of a
+run's codec (its weight average, if it keeps one) and discriminators to start from.
 """
 
 from __future__ import annotations
@@ -57,9 +57,18 @@ def pack(corpus: Path, out: Path, mb: float, weights: dict[str, float], bitrate_
     print(f"packed {len(chosen)} clips, {total / 3600:.2f} h → {out}")
 
 
-def pack_init(run_last: Path, out: Path) -> None:
+def pack_init(run_last: Path, out: Path, modules: tuple[str, ...] = ("codec", "disc")) -> None:
+    """fp16 copy of a run's ``modules`` (default: the codec and the discriminators; the text head, CTC and
+    other heads only matter when their loss weights are non-zero). A run with a weight average
+    (``codec_ema``) gives the average as the codec, as :func:`~.trainer.export_resumable` does."""
     state = load_file(str(run_last / "modules.safetensors"))
-    keep = {k: v.half() if v.is_floating_point() else v for k, v in state.items() if not k.startswith("disc.")}
+    ema = {k[len("codec_ema."):]: v for k, v in state.items() if k.startswith("codec_ema.")}
+    if ema:
+        state = {k: v for k, v in state.items() if not k.startswith(("codec_ema.", "codec."))}
+        state.update({f"codec.{k}": v for k, v in ema.items()})
+    keep = {k: v.half() if v.is_floating_point() else v for k, v in state.items() if k.split(".", 1)[0] in modules}
+    if not any(k.startswith("codec.") for k in keep):
+        raise ValueError(f"{run_last / 'modules.safetensors'} holds no codec weights")
     (out / "init").mkdir(parents=True, exist_ok=True)
     save_file(keep, str(out / "init" / "modules.safetensors"))
     st = json.loads((run_last / "state.json").read_text())
@@ -73,14 +82,16 @@ def main() -> None:
     p.add_argument("--mb", type=float, default=28.0)
     p.add_argument("--kbps", type=float, default=30.0, help="expected Opus bitrate incl. container overhead")
     p.add_argument("--recipe", type=Path, help="take source weights from this training recipe")
-    p.add_argument("--init", type=Path, help="a run's last/ folder to start the burst from")
+    p.add_argument("--init", type=Path, help="a run's last/ folder (or a resumable checkpoint) to start the burst from")
+    p.add_argument("--init-modules", default="codec,disc",
+                   help="comma-separated modules of --init to pack (default: codec,disc)")
     a = p.parse_args()
     if a.out.exists():
         shutil.rmtree(a.out)
     weights = json.loads(a.recipe.read_text()).get("source_weights", {}) if a.recipe else {}
     pack(a.corpus, a.out, a.mb, weights, a.kbps)
     if a.init:
-        pack_init(a.init, a.out)
+        pack_init(a.init, a.out, tuple(m for m in a.init_modules.split(",") if m))
 
 
 if __name__ == "__main__":

@@ -503,13 +503,23 @@ def _save(last: Path, modules: dict, g_opt, d_opt, state: dict, cfg: TrainConfig
     ckpt.save_json(last / "state.json", {**state, "config": dataclasses.asdict(cfg)})
 
 
-def export_shards(run_dir: Path, dest: Path, max_mb: float = 15.0) -> None:
+def export_shards(run_dir: Path, dest: Path, max_mb: float = 15.0, only: tuple[str, ...] = (),
+                  skip: tuple[str, ...] = ()) -> None:
     """fp16 module weights of ``run_dir/last`` split into safetensors shards of at most ``max_mb`` MB each
-    (for transfers with a per-file size limit); ``state.json`` beside them."""
+    (for transfers with a per-file size limit); ``state.json`` beside them. ``only``: keep the tensors
+    whose names start with one of these prefixes (e.g. ``("codec_ema.", "disc.")``); ``skip``: drop those
+    whose name *after* the module prefix starts with one of these (e.g. the frozen parts, which
+    :func:`merge_shards` takes from its ``base``)."""
     from safetensors.torch import load_file, save_file
 
     dest.mkdir(parents=True, exist_ok=True)
     state = load_file(str(run_dir / "last" / "modules.safetensors"))
+    if only:
+        state = {k: v for k, v in state.items() if k.startswith(only)}
+    if skip:
+        state = {k: v for k, v in state.items() if not k.split(".", 1)[-1].startswith(skip)}
+    if not state:
+        raise ValueError(f"no tensors of {run_dir / 'last'} left to export (only={only}, skip={skip})")
     shard: dict[str, torch.Tensor] = {}
     size, n = 0, 0
     for k in sorted(state):
@@ -524,14 +534,31 @@ def export_shards(run_dir: Path, dest: Path, max_mb: float = 15.0) -> None:
     ckpt.save_json(dest / "state.json", {k: st[k] for k in ("step", "audio_seconds", "train_seconds")})
 
 
-def merge_shards(src: Path, dest: Path) -> None:
-    """Inverse of :func:`export_shards`: one ``modules.safetensors`` + ``state.json`` (an ``init_from`` folder)."""
+def merge_shards(src: Path, dest: Path, base: Path | None = None) -> None:
+    """Inverse of :func:`export_shards`: one ``modules.safetensors`` + ``state.json`` (an ``init_from``
+    folder). ``base``: a ``modules.safetensors`` whose tensors fill in what the shards lack (e.g. the
+    frozen parts left out of a GPU burst's transfer). A weight average in the shards (``codec_ema.*``)
+    becomes the codec, as in :func:`export_resumable`."""
     from safetensors.torch import load_file, save_file
 
+    shards = sorted(src.glob("modules-*.safetensors"))
+    if not shards:
+        raise FileNotFoundError(f"no modules-*.safetensors in {src}")
+    got: dict[str, torch.Tensor] = {}
+    for f in shards:
+        got.update(load_file(str(f)))
+    ema = {f"codec.{k[len('codec_ema.'):]}": v for k, v in got.items() if k.startswith("codec_ema.")}
+    if ema:
+        got = {k: v for k, v in got.items() if not k.startswith(("codec_ema.", "codec."))}
+        got.update(ema)
+    state = load_file(str(base)) if base is not None else {}
+    state = {k: v for k, v in state.items() if not k.startswith("codec_ema.")}
+    if base is not None:
+        unknown = sorted(k for k in set(got) - set(state) if k.startswith("codec."))
+        if unknown:
+            raise ValueError(f"{len(unknown)} codec tensors of {src} are not in {base}, e.g. {unknown[0]}")
+    state.update(got)
     dest.mkdir(parents=True, exist_ok=True)
-    state: dict[str, torch.Tensor] = {}
-    for f in sorted(src.glob("modules-*.safetensors")):
-        state.update(load_file(str(f)))
     save_file(state, str(dest / "modules.safetensors"))
     (dest / "state.json").write_text((src / "state.json").read_text())
 
