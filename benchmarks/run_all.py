@@ -338,13 +338,23 @@ def file_size_section(d: dict[str, Any] | None, record: dict[str, Any] | None, d
              "(header, chunk records, index and footer included).", ""]
     if not d.get("has_entropy_tables", True):
         lines += ["The model has no entropy tables: both columns are bit-packed files.", ""]
-    lines += ["| recon codebooks | raw bit/s | bit-packed file | entropy-coded file (default) "
-              "| saving of rANS vs packing |",
-              "|---|---:|---:|---:|---:|"]
+    adaptive = all("auto_bps" in v for v in res.values())
+    if adaptive:
+        lines += ["| recon codebooks | raw bit/s | bit-packed file | rANS file | default file (adaptive: each chunk "
+                  "rANS or bit-packed) | default vs packed |",
+                  "|---|---:|---:|---:|---:|---:|"]
+    else:  # results of a build before the adaptive coding mode
+        lines += ["| recon codebooks | raw bit/s | bit-packed file | entropy-coded file (default) "
+                  "| saving of rANS vs packing |",
+                  "|---|---:|---:|---:|---:|"]
     for key, v in res.items():
         raw, packed, rans = v["raw_bps"], v["packed_bps"], v["rans_bps"]
-        lines.append(f"| {key.split('_')[0]} | {raw:.0f} | {packed:.0f} ({100 * (packed / raw - 1):+.1f}%) | "
-                     f"{rans:.0f} ({100 * (rans / raw - 1):+.1f}%) | {100 * (1 - rans / packed):.1f}% |")
+        cells = [f"{b:.0f} ({100 * (b / raw - 1):+.1f}%)" for b in (packed, rans, v.get("auto_bps", rans))]
+        if adaptive:
+            cells.append(f"{100 * (v['auto_bps'] / packed - 1):+.2f}%")
+        else:
+            cells = cells[:2] + [f"{100 * (1 - rans / packed):.1f}%"]
+        lines.append(f"| {key.split('_')[0]} | {raw:.0f} | " + " | ".join(cells) + " |")
     return lines + [""]
 
 

@@ -169,7 +169,7 @@ def test_other_sections_format_and_label_skipped_failed_and_foreign_model(tmp_pa
     carried = _write_results(results, probe_model="some-older-model")
     text = run_all.render(results, tmp_path / "RESULTS.md", carried=carried)
     size = _section(text, "## File size (eval clips, mono, 4 files, 2.0 min)")
-    assert "| 8 | 1000 | 1100 (+10.0%) | 900 (-10.0%) | 18.2% |" in size
+    assert "| 8 | 1000 | 1100 (+10.0%) | 900 (-10.0%) | 18.2% |" in size  # a file_size.json of an older build
     assert "Skipped in this run (`--skip`): results file dated 2000-01-01, not re-run" in size
     probe = _section(text, "## Understanding probe (FSDD spoken digits, held-out speakers `a`, `b`)")
     assert "**The stage failed in this run** (exit code 3)" in probe
@@ -349,3 +349,12 @@ def test_probe_pooling_keeps_time_order_and_handles_one_frame() -> None:
     assert one.shape == (12,) and np.allclose(one[4:].reshape(4, 2), t[0])
     with pytest.raises(ValueError, match="unknown pooling"):
         probe.pool(t, "median")
+
+
+def test_file_size_section_with_the_adaptive_column() -> None:
+    d = {"model_id": "m", "date": "2000-01-01", "has_entropy_tables": True,
+         "results": {"8_codebooks": {"raw_bps": 1000.0, "packed_bps": 1100.0, "rans_bps": 1110.0, "auto_bps": 1089.0,
+                                     "seconds": 120.0, "clips": 4}}}
+    text = "\n".join(run_all.file_size_section(d, None, "m"))
+    assert "| 8 | 1000 | 1100 (+10.0%) | 1110 (+11.0%) | 1089 (+8.9%) | -1.00% |" in text
+    assert "adaptive" in text

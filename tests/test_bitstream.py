@@ -13,6 +13,7 @@ import pytest
 
 from reasoningcodec.bitstream import (
     CHUNK_OVERHEAD,
+    CODING_ADAPTIVE,
     CODING_PACKED,
     CODING_RANS,
     FOOTER_SIZE,
@@ -30,6 +31,7 @@ from reasoningcodec.bitstream import (
     unpack_tokens,
     write_bytes,
 )
+from reasoningcodec.bitstream.chunk import decode_chunk, encode_chunk
 from reasoningcodec.bitstream.entropy import rans_decode, rans_encode
 from reasoningcodec.errors import BitstreamError
 
@@ -112,7 +114,7 @@ def test_header_round_trip_and_normalisation() -> None:
 
 @pytest.mark.parametrize(
     "field,value",
-    [("num_recon_codebooks", 5), ("channels", 0), ("recon_frame_rate", 0), ("coding_mode", 2), ("weights_hash", b"x")],
+    [("num_recon_codebooks", 5), ("channels", 0), ("recon_frame_rate", 0), ("coding_mode", 3), ("weights_hash", b"x")],
 )
 def test_header_rejects_invalid_fields(field: str, value: object) -> None:
     with pytest.raises(BitstreamError):
@@ -129,11 +131,13 @@ def test_wrong_magic_and_unknown_version() -> None:
         read_all(bytes(data))
 
 
-@pytest.mark.parametrize("mode", [CODING_PACKED, CODING_RANS])
+@pytest.mark.parametrize("mode", [CODING_PACKED, CODING_RANS, CODING_ADAPTIVE])
 @pytest.mark.parametrize("channels", [1, 2])
 def test_round_trip(mode: int, channels: int) -> None:
-    tables = TABLES if mode == CODING_RANS else None
+    tables = TABLES if mode != CODING_PACKED else None
     header = make_header(channels=channels, kq=2, num_samples=13000, tables=tables)  # Kq=2 < 4 model codebooks
+    if mode == CODING_ADAPTIVE:
+        header = header.replace(coding_mode=CODING_ADAPTIVE)
     chunks = make_chunks(header, seed=channels)
     assert len(chunks) == 5
     data = write_bytes(header, chunks, tables)
@@ -313,10 +317,12 @@ def _outcome(data: bytes, tables: EntropyTables | None) -> tuple[RcHeader, list[
         return None
 
 
-@pytest.mark.parametrize("mode", [CODING_PACKED, CODING_RANS])
+@pytest.mark.parametrize("mode", [CODING_PACKED, CODING_RANS, CODING_ADAPTIVE])
 def test_every_flip_and_truncation_is_detected(mode: int) -> None:
-    tables = TABLES if mode == CODING_RANS else None
+    tables = TABLES if mode != CODING_PACKED else None
     header = make_header(channels=2, kq=2, num_samples=7000, chunk_samples=3200, tables=tables)
+    if mode == CODING_ADAPTIVE:
+        header = header.replace(coding_mode=CODING_ADAPTIVE)
     chunks = make_chunks(header, seed=11)
     data = write_bytes(header, chunks, tables)
     assert 250 < len(data) < 600
@@ -382,3 +388,57 @@ def test_rans_refuses_impossible_symbol_counts() -> None:
     block = rans_encode([([0] * 100, tab)], 16)
     with pytest.raises(BitstreamError, match="too short"):
         rans_decode(block, [(10**8, tab)], 16)
+
+
+def _mixed_chunks(header: RcHeader) -> list[RcChunk]:
+    """Chunks whose tokens alternate between skewed (rANS wins) and uniform (bit-packing wins)."""
+    rng = np.random.default_rng(5)
+    chunks = make_chunks(header, seed=5)
+    for i, c in enumerate(chunks):
+        if i % 2:
+            c.reasoning = rng.integers(0, NR, c.reasoning.shape)
+            c.recon = rng.integers(0, NQ, c.recon.shape)
+    return chunks
+
+
+def test_adaptive_mode_takes_the_smaller_coding_per_chunk() -> None:
+    base = make_header(channels=2, kq=4, num_samples=64000, chunk_samples=8000)
+    chunks = _mixed_chunks(base)
+    adaptive = base.replace(coding_mode=CODING_ADAPTIVE, table_hash=TABLES.hash())
+    rans = base.replace(coding_mode=CODING_RANS, table_hash=TABLES.hash())
+    data = write_bytes(adaptive, chunks, TABLES)
+    assert struct.unpack_from("<H", data, 4)[0] == 2  # written as format version 2
+    assert struct.unpack_from("<H", write_bytes(rans, chunks, TABLES), 4)[0] == 1  # modes 0 and 1 stay version 1
+    h2, c2 = read_all(data, TABLES)
+    assert h2 == adaptive and c2 == chunks
+    per_chunk = {name: [len(encode_chunk(c, h, TABLES if name != "packed" else None)) for c in chunks]
+                 for name, h in (("packed", base), ("rans", rans), ("adaptive", adaptive))}
+    assert per_chunk["adaptive"] == [min(p, r) for p, r in zip(per_chunk["packed"], per_chunk["rans"])]
+    assert any(r < p for p, r in zip(per_chunk["packed"], per_chunk["rans"]))  # both kinds occur
+    assert any(r > p for p, r in zip(per_chunk["packed"], per_chunk["rans"]))
+    rep = coded_size_report(base, chunks, TABLES)
+    assert rep.adaptive_file_bytes == len(data) < min(rep.packed_file_bytes, rep.coded_file_bytes)
+    assert rep.adaptive_rans_chunks == sum(r < p for p, r in zip(per_chunk["packed"], per_chunk["rans"]))
+    assert "adaptive" in rep.summary()
+    with pytest.raises(BitstreamError, match="none were given"):  # its rANS chunks need the tables
+        read_all(data)
+
+
+def test_adaptive_mode_rejects_a_version_1_header_and_overlong_payloads() -> None:
+    base = make_header(channels=1, kq=4, num_samples=16000, chunk_samples=8000)
+    adaptive = base.replace(coding_mode=CODING_ADAPTIVE, table_hash=TABLES.hash())
+    data = bytearray(write_bytes(adaptive, _mixed_chunks(base), TABLES))
+    size = adaptive.size
+    bad = bytearray(data)
+    bad[4:6] = struct.pack("<H", 1)
+    bad[size - 4 : size] = struct.pack("<I", zlib.crc32(bytes(bad[: size - 4])))
+    with pytest.raises(BitstreamError, match="coding mode 2 is written as format version 2, not 1"):
+        read_all(bytes(bad), TABLES)
+    # a rANS payload longer than bit-packing (uniform tokens, every chunk rANS) is never written in mode 2
+    rans = base.replace(coding_mode=CODING_RANS, table_hash=TABLES.hash())
+    chunks = _mixed_chunks(base)
+    record = encode_chunk(chunks[1], rans, TABLES)
+    assert len(record) > len(encode_chunk(chunks[1], base))
+    with pytest.raises(BitstreamError, match="longer than bit-packing"):
+        decode_chunk(record, adaptive, TABLES)
+    assert decode_chunk(record, rans, TABLES) == chunks[1]

@@ -9,6 +9,7 @@ import io
 import struct
 import zlib
 
+import numpy as np
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
@@ -28,12 +29,19 @@ FUZZ = settings(max_examples=1000, deadline=None, suppress_health_check=list(Hea
 def _file(mode: int) -> tuple[bytes, object]:
     tables = TABLES if mode else None
     header = make_header(channels=2, kq=2, num_samples=7000, chunk_samples=3200, tables=tables)
+    if mode == 2:  # adaptive: rANS or bit-packed per chunk; make the last chunk uniform so both occur
+        header = header.replace(coding_mode=2)
     chunks = make_chunks(header, seed=5)
+    if mode == 2:
+        rng = np.random.default_rng(0)
+        chunks[-1].reasoning = rng.integers(0, header.reasoning_codebook_size, chunks[-1].reasoning.shape)
+        chunks[-1].recon = rng.integers(0, header.recon_codebook_size, chunks[-1].recon.shape)
     return write_bytes(header, chunks, tables), (header, chunks)
 
 
-FILES = {mode: _file(mode) for mode in (0, 1)}
-LAYOUT = {mode: RcReader(io.BytesIO(FILES[mode][0]), TABLES) for mode in (0, 1)}
+MODES = (0, 1, 2)
+FILES = {mode: _file(mode) for mode in MODES}
+LAYOUT = {mode: RcReader(io.BytesIO(FILES[mode][0]), TABLES) for mode in MODES}
 
 
 def _exercise(data: bytes, tables: object) -> object:
@@ -68,12 +76,12 @@ def _fix_crcs(data: bytearray, mode: int) -> None:
 
 
 @FUZZ
-@given(st.binary(max_size=1500), st.sampled_from([0, 1]))
+@given(st.binary(max_size=1500), st.sampled_from(MODES))
 def test_random_bytes(blob: bytes, mode: int) -> None:
     tables = TABLES if mode else None
     assert _exercise(blob, tables) is None
     # with a valid prefix the parser gets further
-    prefix = MAGIC + struct.pack("<H", 1) + blob[:4].ljust(4, b"\0")
+    prefix = MAGIC + struct.pack("<H", 2 if mode == 2 else 1) + blob[:4].ljust(4, b"\0")
     assert _exercise(prefix + blob[4:], tables) is None
 
 
@@ -86,7 +94,7 @@ mutation = st.one_of(
 
 
 @FUZZ
-@given(st.sampled_from([0, 1]), st.lists(mutation, min_size=1, max_size=4), st.booleans(), st.booleans())
+@given(st.sampled_from(MODES), st.lists(mutation, min_size=1, max_size=4), st.booleans(), st.booleans())
 def test_mutated_files(mode: int, mutations: list, fix_crcs: bool, with_tables: bool) -> None:
     original, expected = FILES[mode]
     data = bytearray(original)
@@ -109,7 +117,7 @@ def test_mutated_files(mode: int, mutations: list, fix_crcs: bool, with_tables: 
 
 
 @FUZZ
-@given(st.integers(0, 2**64 - 1), st.integers(0, 2**32 - 1), st.sampled_from([0, 1]))
+@given(st.integers(0, 2**64 - 1), st.integers(0, 2**32 - 1), st.sampled_from(MODES))
 def test_absurd_footer(index_offset: int, n: int, mode: int) -> None:
     original, _ = FILES[mode]
     head = struct.pack("<QII", index_offset, n, 0)
@@ -118,7 +126,7 @@ def test_absurd_footer(index_offset: int, n: int, mode: int) -> None:
 
 
 @FUZZ
-@given(st.sampled_from([0, 1]), st.integers(0, 200), st.binary(min_size=1, max_size=4))
+@given(st.sampled_from(MODES), st.integers(0, 200), st.binary(min_size=1, max_size=4))
 def test_header_fields_behind_valid_crc(mode: int, pos: int, blob: bytes) -> None:
     original, _ = FILES[mode]
     data = bytearray(original)

@@ -218,3 +218,33 @@ def test_ten_minute_round_trip(tmp_path, model_dir, codec_cpu):
     y, _ = sf.read(out, dtype="float32")
     ref = codec_cpu.decode(codec_cpu.encode(torch.from_numpy(x)))[0, 0].numpy()
     assert y.shape == ref.shape and np.abs(y - ref).max() <= 1e-4
+
+
+def test_default_coding_is_adaptive_and_never_larger_than_either_mode(tmp_path, small_codec):
+    """With entropy tables, ``coding="auto"`` writes each chunk rANS-coded or bit-packed, whichever is
+    smaller (coding mode 2): the file is no larger than the all-rANS or the all-packed one and decodes to
+    the same audio; ``rcodec info`` names the mode."""
+    import copy
+
+    from reasoningcodec.bitstream import CODING_ADAPTIVE, RcHeader, count_tokens
+    from reasoningcodec.bitstream.entropy import EntropyTables
+
+    codec = copy.deepcopy(small_codec)
+    c = codec.config
+    codes = codec.encode(signal(48000, seed=4))  # tables fitted on tones: speech-like skew for tones, not noise
+    codec.entropy_tables = EntropyTables.from_counts(*count_tokens(
+        codes.reasoning.numpy(), codes.recon.numpy(), c.reasoning_codebook_size, c.recon_codebook_size))
+    rng = np.random.default_rng(0)
+    x = np.concatenate([signal(48000, seed=4)[0].numpy(), 0.3 * rng.standard_normal(48000).astype(np.float32)])
+    sizes = {m: rc.compress(x, codec, sample_rate=24000, coding=m, chunk_seconds=0.4) for m in ("auto", "rans", "packed")}
+    assert RcHeader.from_bytes(sizes["auto"]).coding_mode == CODING_ADAPTIVE
+    assert len(sizes["auto"]) <= min(len(sizes["rans"]), len(sizes["packed"]))
+    y = {m: rc.decompress(b, codec)[0] for m, b in sizes.items()}
+    assert np.array_equal(y["auto"], y["packed"]) and np.array_equal(y["auto"], y["rans"])
+    d = tmp_path / "model"
+    codec.save_pretrained(d)
+    rcf = tmp_path / "x.rc"
+    rcf.write_bytes(sizes["auto"])
+    out = subprocess.run([sys.executable, "-m", "reasoningcodec", "info", str(rcf), "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    assert json.loads(out)["coding"] == "adaptive"

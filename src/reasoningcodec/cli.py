@@ -140,7 +140,7 @@ def cmd_decompress(a: argparse.Namespace) -> None:
 
 
 def cmd_info(a: argparse.Namespace) -> None:
-    from .bitstream import CODING_RANS, RcReader
+    from .bitstream import RcReader
 
     with open(a.input, "rb") as f:
         r = RcReader(f)
@@ -156,7 +156,7 @@ def cmd_info(a: argparse.Namespace) -> None:
             "reasoning_codebooks": h.num_reasoning_codebooks, "reasoning_codebook_size": h.reasoning_codebook_size,
             "recon_codebooks": h.num_recon_codebooks, "model_recon_codebooks": h.model_recon_codebooks,
             "recon_codebook_size": h.recon_codebook_size,
-            "coding": "rans" if h.coding_mode == CODING_RANS else "packed",
+            "coding": ("packed", "rans", "adaptive")[h.coding_mode],
             "chunks": r.num_chunks, "chunk_seconds": h.chunk_samples / h.sample_rate,
             "loudness_gain_db": h.loudness_gain_db,
         }
@@ -221,7 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--recon-codebooks", type=int, help="reconstruction codebooks to keep (fewer = lower bitrate)")
     g.add_argument("--bitrate", type=float, help="highest raw bitrate in bit/s; picks the codebook count")
     s.add_argument("--chunk-seconds", type=float, default=20.0, help="seconds per independently checked chunk")
-    s.add_argument("--packed", action="store_true", help="bit-pack tokens instead of entropy coding")
+    s.add_argument("--packed", action="store_true",
+                   help="bit-pack every chunk (default: each chunk rANS-coded or bit-packed, whichever is "
+                   "smaller, when the model has entropy tables)")
     s.add_argument("--normalize", action="store_true", help="normalise loudness before coding (undone on decode)")
     common(s)
     s.set_defaults(func=cmd_compress)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from . import audio as audio_io
-from .bitstream import CODING_PACKED, CODING_RANS, RcChunk, RcHeader, RcReader, RcWriter
+from .bitstream import CODING_ADAPTIVE, CODING_PACKED, CODING_RANS, RcChunk, RcHeader, RcReader, RcWriter
 from .errors import AudioError, BitstreamError
 from .model import DecoderState
 
@@ -34,7 +34,8 @@ class CompressOptions:
 
     recon_codebooks: int | None = None
     chunk_seconds: float = 20.0
-    coding: str = "auto"  # "auto" (entropy-coded when the model has tables), "rans", "packed"
+    coding: str = "auto"  # "auto": each chunk rANS or bit-packed, whichever is smaller, when the model has
+    # tables (coding mode 2), else bit-packed; "rans": every chunk rANS (mode 1); "packed": bit-packed (mode 0)
     normalize: bool = False
     target_db: float = -23.0
 
@@ -73,7 +74,7 @@ def _coding(codec: Any, mode: str) -> tuple[int, Any]:
         raise ValueError(f"coding must be auto, rans or packed; got {mode!r}")
     if tables is None:
         raise BitstreamError("entropy coding asked for, but this model ships no entropy tables")
-    return CODING_RANS, tables
+    return (CODING_ADAPTIVE if mode == "auto" else CODING_RANS), tables
 
 
 def make_header(codec: Any, channels: int, num_samples: int, original_sr: int, n_q: int, chunk_samples: int,

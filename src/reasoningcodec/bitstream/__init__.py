@@ -24,13 +24,14 @@ from ..errors import BitstreamError
 from .chunk import CHUNK_OVERHEAD, RcChunk, validate_chunk
 from .container import FOOTER_SIZE, INDEX_ENTRY_SIZE, ChunkInfo, RcReader, RcWriter, read_all, write_bytes
 from .entropy import DEFAULT_PROB_BITS, EntropyTables
-from .header import CODING_PACKED, CODING_RANS, FORMAT_VERSION, MAGIC, SUPPORTED_VERSIONS, RcHeader
+from .header import CODING_ADAPTIVE, CODING_PACKED, CODING_RANS, FORMAT_VERSION, MAGIC, SUPPORTED_VERSIONS, RcHeader
 from .packing import bits_for, pack_tokens, unpack_tokens
 from .report import SizeReport, coded_size_report, count_tokens
 
 __all__ = [
     "BitstreamError",
     "CHUNK_OVERHEAD",
+    "CODING_ADAPTIVE",
     "CODING_PACKED",
     "CODING_RANS",
     "ChunkInfo",

@@ -12,7 +12,9 @@ Chunk record (little-endian)::
 
 The payload codes, for mode 0 (bit-packed), ``pack(reasoning [C, Kr, Tr])`` then
 ``pack(recon [C, Kq, Tq])`` (each byte-aligned); for mode 1 (rANS), one block from
-:meth:`EntropyTables.encode_tokens`.
+:meth:`EntropyTables.encode_tokens`; for mode 2 (adaptive), the rANS block when it is strictly shorter
+than the bit-packed payload, else the bit-packed payload: a payload exactly as long as bit-packing is
+bit-packed, a shorter one is rANS, a longer one is corrupt.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 
 from ..errors import BitstreamError
 from .entropy import EntropyTables
-from .header import CODING_PACKED, RcHeader
+from .header import CODING_ADAPTIVE, CODING_PACKED, RcHeader
 from .packing import bits_for, pack_tokens, packed_size, unpack_tokens
 
 __all__ = ["RcChunk", "CHUNK_HEAD_SIZE", "CHUNK_OVERHEAD", "MAX_TOKENS_PER_CHUNK", "encode_chunk", "decode_chunk"]
@@ -143,26 +145,34 @@ def _packed_payload_size(header: RcHeader, tr: int, tq: int) -> int:
     )
 
 
+def _pack_payload(chunk: RcChunk, header: RcHeader) -> bytes:
+    return pack_tokens(chunk.reasoning, bits_for(header.reasoning_codebook_size)) + pack_tokens(
+        chunk.recon, bits_for(header.recon_codebook_size)
+    )
+
+
 def encode_chunk(chunk: RcChunk, header: RcHeader, tables: EntropyTables | None = None) -> bytes:
     """Serialise one chunk record (validated against ``header``).
 
     Args:
         chunk: the tokens.
         header: the file header (coding mode, shapes, codebook sizes).
-        tables: required for coding mode 1; must have ``hash() == header.table_hash``.
+        tables: required for coding modes 1 and 2; must have ``hash() == header.table_hash``.
 
     Returns:
         ``CHUNK_OVERHEAD + payload_len`` bytes.
     """
     validate_chunk(chunk, header)
     if header.coding_mode == CODING_PACKED:
-        payload = pack_tokens(chunk.reasoning, bits_for(header.reasoning_codebook_size)) + pack_tokens(
-            chunk.recon, bits_for(header.recon_codebook_size)
-        )
+        payload = _pack_payload(chunk, header)
     else:
         if tables is None or tables.hash() != header.table_hash:
-            raise BitstreamError("coding mode 1 needs the entropy tables whose hash is in the header")
+            raise BitstreamError(f"coding mode {header.coding_mode} needs the entropy tables whose hash is in the header")
         payload = tables.encode_tokens(chunk.reasoning, chunk.recon)
+        if header.coding_mode == CODING_ADAPTIVE and len(payload) >= _packed_payload_size(
+            header, chunk.reasoning.shape[2], chunk.recon.shape[2]
+        ):
+            payload = _pack_payload(chunk, header)
     if len(payload) >= 1 << 32:
         raise BitstreamError(f"chunk payload of {len(payload)} bytes does not fit a uint32 length")
     head = _HEAD.pack(
@@ -198,16 +208,20 @@ def decode_chunk(record: bytes, header: RcHeader, tables: EntropyTables | None =
     _check_frames(header, num, tr, tq, where)
     payload = bytes(record[CHUNK_HEAD_SIZE : CHUNK_HEAD_SIZE + plen])
     c, kr, kq = header.channels, header.num_reasoning_codebooks, header.num_recon_codebooks
-    if header.coding_mode == CODING_PACKED:
-        if plen != _packed_payload_size(header, tr, tq):
-            raise BitstreamError(
-                f"{where}: packed payload is {plen} bytes, expected {_packed_payload_size(header, tr, tq)}"
-            )
+    packed_len = _packed_payload_size(header, tr, tq)
+    if header.coding_mode == CODING_PACKED or (header.coding_mode == CODING_ADAPTIVE and plen == packed_len):
+        if plen != packed_len:
+            raise BitstreamError(f"{where}: packed payload is {plen} bytes, expected {packed_len}")
         nr = packed_size(c * kr * tr, bits_for(header.reasoning_codebook_size))
         reasoning = unpack_tokens(payload[:nr], c * kr * tr, bits_for(header.reasoning_codebook_size))
         recon = unpack_tokens(payload[nr:], c * kq * tq, bits_for(header.recon_codebook_size))
         reasoning, recon = reasoning.reshape(c, kr, tr), recon.reshape(c, kq, tq)
     else:
+        if header.coding_mode == CODING_ADAPTIVE and plen > packed_len:
+            raise BitstreamError(
+                f"{where}: payload of {plen} bytes is longer than bit-packing ({packed_len}); an adaptive "
+                "file never stores that"
+            )
         if tables is None:
             raise BitstreamError(
                 f"{where}: the file is entropy-coded with tables {header.table_hash.hex()[:16]}...; none were given"

@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import BitstreamError
 from .chunk import CHUNK_OVERHEAD, RcChunk, decode_chunk, encode_chunk
 from .entropy import EntropyTables
-from .header import CODING_PACKED, CODING_RANS, MAX_HEADER_SIZE, RcHeader
+from .header import CODING_PACKED, MAX_HEADER_SIZE, RcHeader
 
 __all__ = [
     "ChunkInfo",
@@ -63,11 +63,11 @@ def _check_tables_for_writing(header: RcHeader, tables: EntropyTables | None) ->
         if tables is not None:
             raise BitstreamError(
                 "entropy tables given but header.coding_mode is 0 (bit-packed); "
-                "use header.replace(coding_mode=1, table_hash=tables.hash())"
+                "use header.replace(coding_mode=2, table_hash=tables.hash())"
             )
         return
     if tables is None:
-        raise BitstreamError("header.coding_mode is 1 (rANS) but no entropy tables were given")
+        raise BitstreamError(f"header.coding_mode is {header.coding_mode} (rANS) but no entropy tables were given")
     if tables.hash() != header.table_hash:
         raise BitstreamError("entropy tables do not match header.table_hash")
     tables.check_compatible(
@@ -84,8 +84,8 @@ class RcWriter:
 
     Args:
         fileobj: binary file object opened for writing.
-        header: the file header; ``coding_mode`` 1 needs ``tables`` with ``hash() == header.table_hash``.
-        tables: entropy tables for coding mode 1, else None.
+        header: the file header; ``coding_mode`` 1 or 2 needs ``tables`` with ``hash() == header.table_hash``.
+        tables: entropy tables for coding modes 1 and 2, else None.
 
     Raises:
         BitstreamError: header/tables mismatch, or (later) chunks that do not fit the header.
@@ -253,7 +253,7 @@ class RcReader:
         return [ChunkInfo(int(s), int(m), int(o)) for s, m, o in zip(starts, nums, offsets)]
 
     def _resolve_tables(self, provider: TablesProvider) -> EntropyTables | None:
-        if self.header.coding_mode != CODING_RANS or provider is None:
+        if self.header.coding_mode == CODING_PACKED or provider is None:
             return None
         tables = provider if isinstance(provider, EntropyTables) else provider(self.header.table_hash)
         if tables is None:

@@ -3,7 +3,7 @@
 Header block (all integers little-endian)::
 
     magic         4s   b"RCDC"
-    version       u16  FORMAT_VERSION
+    version       u16  1, or 2 when coding_mode is 2 (see RcHeader.format_version)
     body_len      u32  length of the body that follows
     body:
       model_id_len u16, model_id (utf-8, model_id_len bytes)
@@ -15,6 +15,11 @@ Header block (all integers little-endian)::
       num_reasoning_codebooks u16, num_recon_codebooks u16, model_recon_codebooks u16
       chunk_samples u32, coding_mode u8, table_hash 32s, loudness_gain_db f32 (NaN = none)
     header_crc    u32  CRC32 of everything above (magic included)
+
+Coding modes: 0 bit-packs every chunk; 1 rANS-codes every chunk with the tables whose hash is in the
+header; 2 (format version 2) codes each chunk with rANS where that is strictly smaller than bit-packing
+and bit-packs it otherwise, so a chunk's payload length says which (see ``chunk.py``). Files of modes 0
+and 1 are written as version 1, which readers of version 1 read.
 """
 
 from __future__ import annotations
@@ -36,15 +41,17 @@ __all__ = [
     "SUPPORTED_VERSIONS",
     "CODING_PACKED",
     "CODING_RANS",
+    "CODING_ADAPTIVE",
     "RcHeader",
     "MAX_HEADER_SIZE",
 ]
 
 MAGIC = b"RCDC"
-FORMAT_VERSION = 1
-SUPPORTED_VERSIONS: tuple[int, ...] = (1,)
+FORMAT_VERSION = 2  # the newest version written (only by coding mode 2; modes 0 and 1 are written as version 1)
+SUPPORTED_VERSIONS: tuple[int, ...] = (1, 2)
 CODING_PACKED = 0  # fixed-width bit-packing
 CODING_RANS = 1  # rANS with static per-codebook tables (EntropyTables)
+CODING_ADAPTIVE = 2  # per chunk: rANS where strictly smaller than bit-packing, else bit-packed (version 2)
 
 _PREFIX = struct.Struct("<4sHI")  # magic, version, body_len
 _FIXED = struct.Struct("<32sIHQIIIIIIIHHHIB32sf")
@@ -105,8 +112,9 @@ class RcHeader:
         num_recon_codebooks: Kq kept in the file (the first Kq residual stages), 1..model_recon_codebooks.
         model_recon_codebooks: the model's number of reconstruction codebooks.
         chunk_samples: nominal samples per chunk (every chunk holds 1..chunk_samples samples).
-        coding_mode: CODING_PACKED (0) or CODING_RANS (1).
-        table_hash: EntropyTables.hash() for CODING_RANS, 32 zero bytes for CODING_PACKED.
+        coding_mode: CODING_PACKED (0), CODING_RANS (1) or CODING_ADAPTIVE (2: each chunk rANS or
+            bit-packed, whichever is smaller).
+        table_hash: EntropyTables.hash() for modes 1 and 2, 32 zero bytes for CODING_PACKED.
         loudness_gain_db: gain applied before encoding (float32 precision), or None.
     """
 
@@ -154,7 +162,7 @@ class RcHeader:
             "num_recon_codebooks": (1, MAX_CODEBOOKS),
             "model_recon_codebooks": (1, MAX_CODEBOOKS),
             "chunk_samples": (1, u32),
-            "coding_mode": (CODING_PACKED, CODING_RANS),
+            "coding_mode": (CODING_PACKED, CODING_ADAPTIVE),
         }
         for name, (lo, hi) in ints.items():
             object.__setattr__(self, name, _check_int(name, getattr(self, name), lo, hi))
@@ -185,6 +193,11 @@ class RcHeader:
     def replace(self, **changes: Any) -> "RcHeader":
         """A copy with some fields changed (validated again)."""
         return replace(self, **changes)
+
+    @property
+    def format_version(self) -> int:
+        """The format version this header is written with: 2 for coding mode 2, else 1."""
+        return 2 if self.coding_mode == CODING_ADAPTIVE else 1
 
     @property
     def duration_s(self) -> float:
@@ -227,7 +240,7 @@ class RcHeader:
             self.table_hash,
             gain,
         )
-        head = _PREFIX.pack(MAGIC, FORMAT_VERSION, len(body)) + body
+        head = _PREFIX.pack(MAGIC, self.format_version, len(body)) + body
         return head + _CRC.pack(zlib.crc32(head))
 
     @property
@@ -302,6 +315,10 @@ class RcHeader:
             )
         except BitstreamError as exc:
             raise BitstreamError(f"corrupt .rc header: {exc}") from None
+        version = _PREFIX.unpack_from(data)[1]
+        if version != header.format_version:
+            raise BitstreamError(f"corrupt .rc header: coding mode {header.coding_mode} is written as format "
+                                 f"version {header.format_version}, not {version}")
         if header.to_bytes() != data[:size]:  # non-canonical encodings (e.g. unreduced fractions)
             raise BitstreamError("corrupt .rc header: non-canonical field encoding")
         return header, size

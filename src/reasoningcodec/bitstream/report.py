@@ -1,5 +1,5 @@
-"""Size accounting: compare bit-packed and entropy-coded files for the same tokens, and count tokens
-to build :class:`EntropyTables`."""
+"""Size accounting: compare bit-packed, entropy-coded and adaptive files for the same tokens, and count
+tokens to build :class:`EntropyTables`."""
 
 from __future__ import annotations
 
@@ -9,17 +9,18 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import BitstreamError
-from .chunk import CHUNK_OVERHEAD, RcChunk
+from .chunk import CHUNK_OVERHEAD, RcChunk, encode_chunk
 from .container import FOOTER_SIZE, INDEX_ENTRY_SIZE, write_bytes
 from .entropy import EntropyTables
-from .header import CODING_PACKED, CODING_RANS, RcHeader
+from .header import CODING_ADAPTIVE, CODING_PACKED, CODING_RANS, RcHeader
 
 __all__ = ["SizeReport", "coded_size_report", "count_tokens"]
 
 
 @dataclass(frozen=True)
 class SizeReport:
-    """Sizes (bytes) of the same tokens written bit-packed and, if tables were given, rANS-coded.
+    """Sizes (bytes) of the same tokens written bit-packed and, if tables were given, rANS-coded and
+    adaptive (each chunk rANS or bit-packed, whichever is smaller: what ``coding="auto"`` writes).
 
     Attributes:
         duration_s: audio duration covered by the chunks.
@@ -32,6 +33,8 @@ class SizeReport:
         packed_file_bytes: total file size, bit-packed.
         coded_payload_bytes: token payload bytes, rANS-coded (None without tables).
         coded_file_bytes: total file size, rANS-coded (None without tables).
+        adaptive_file_bytes: total file size in coding mode 2 (None without tables).
+        adaptive_rans_chunks: how many of its chunks are rANS-coded (None without tables).
     """
 
     duration_s: float
@@ -44,6 +47,8 @@ class SizeReport:
     packed_file_bytes: int
     coded_payload_bytes: int | None = None
     coded_file_bytes: int | None = None
+    adaptive_file_bytes: int | None = None
+    adaptive_rans_chunks: int | None = None
 
     def kbps(self, num_bytes: int) -> float:
         """``num_bytes`` over the duration, in kbit/s (0 for an empty file)."""
@@ -75,6 +80,11 @@ class SizeReport:
                 f", rANS {self.coded_file_bytes} B ({self.coded_kbps:.3f} kbps, payload "
                 f"{100 * (self.payload_saving or 0.0):.1f}% smaller)"
             )
+        if self.adaptive_file_bytes is not None:
+            line += (
+                f", adaptive {self.adaptive_file_bytes} B ({self.kbps(self.adaptive_file_bytes):.3f} kbps, "
+                f"{self.adaptive_rans_chunks} of {self.num_chunks} chunks rANS)"
+            )
         return line
 
 
@@ -90,10 +100,15 @@ def coded_size_report(
     framing = n * (CHUNK_OVERHEAD + INDEX_ENTRY_SIZE) + FOOTER_SIZE
     packed_header = header.replace(coding_mode=CODING_PACKED, table_hash=bytes(32))
     packed = len(write_bytes(packed_header, chunks))
-    coded = coded_payload = None
+    coded = coded_payload = adaptive = adaptive_rans = None
     if tables is not None:
-        coded = len(write_bytes(header.replace(coding_mode=CODING_RANS, table_hash=tables.hash()), chunks, tables))
-        coded_payload = coded - header.size - framing
+        rans_header = header.replace(coding_mode=CODING_RANS, table_hash=tables.hash())
+        coded = len(write_bytes(rans_header, chunks, tables))
+        coded_payload = coded - rans_header.size - framing
+        adaptive_header = header.replace(coding_mode=CODING_ADAPTIVE, table_hash=tables.hash())
+        adaptive_chunks = [len(encode_chunk(c, adaptive_header, tables)) for c in chunks]
+        adaptive = adaptive_header.size + framing + sum(n - CHUNK_OVERHEAD for n in adaptive_chunks)
+        adaptive_rans = sum(n < len(encode_chunk(c, packed_header)) for n, c in zip(adaptive_chunks, chunks))
     return SizeReport(
         duration_s=header.duration_s,
         num_chunks=n,
@@ -105,6 +120,8 @@ def coded_size_report(
         packed_file_bytes=packed,
         coded_payload_bytes=coded_payload,
         coded_file_bytes=coded,
+        adaptive_file_bytes=adaptive,
+        adaptive_rans_chunks=adaptive_rans,
     )
 
 
