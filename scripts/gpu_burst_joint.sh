@@ -7,6 +7,15 @@
 # checkpoint at home: python -c "...merge_shards(Path('OUT/end'), Path('DEST'), base=Path('gpu_pack/init/modules.safetensors'))"
 # Carry: .whl (soundfile, soxr, cffi, pycparser wheels for the device's Python 3.12) and gpu_pack
 # (python -m reasoningcodec.train.pack data/corpus gpu_pack --mb 31 --recipe recipes/codec_v1_joint_slow.json --init RUN/last).
+# The working tree travels too (≤ 64 MiB with the carried folders), and the committed weights alone are
+# ~98 MB, so untrack them for the call and restore them after:
+#   W="checkpoints/codec_v1/modules.safetensors src/reasoningcodec/pretrained/default/model.safetensors
+#      src/uniaudio_lm/pretrained/default/model.safetensors"
+#   git rm -q --cached $W && for f in $W; do echo "/$f" >> .git/info/exclude; done
+#   ... device call: SEG_MINUTES=2.8 SEG_MINUTES_INT=3 bash scripts/gpu_burst_joint.sh ...
+#   git reset -q -- $W   (and remove those lines from .git/info/exclude)
+# 2026-11-27 on one H100: 9 CUDA tests 8 s, model check + throughput ~40 s, two 2.8-minute segments;
+# 416 s in all (RESULTS.md, carried over).
 set -u
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
