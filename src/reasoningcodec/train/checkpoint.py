@@ -97,3 +97,14 @@ def load_optimizer(path: Path, opts: dict[str, torch.optim.Optimizer]) -> None:
 
 def save_json(path: Path, obj: Any) -> None:
     _atomic(path, lambda p: Path(p).write_text(json.dumps(obj, indent=2) + "\n"))
+
+
+def fold_ema(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A module state with its weight average (``codec_ema.*``) as the codec (``codec.*``), the trained
+    copy dropped; unchanged when it holds no average."""
+    ema = {f"codec.{k[len('codec_ema.'):]}": v for k, v in state.items() if k.startswith("codec_ema.")}
+    if not ema:
+        return state
+    out = {k: v for k, v in state.items() if not k.startswith(("codec_ema.", "codec."))}
+    out.update(ema)
+    return out

@@ -18,6 +18,7 @@ from pathlib import Path
 import soundfile as sf
 from safetensors.torch import load_file, save_file
 
+from .checkpoint import fold_ema
 from .dataset import read_manifest
 
 
@@ -61,11 +62,7 @@ def pack_init(run_last: Path, out: Path, modules: tuple[str, ...] = ("codec", "d
     """fp16 copy of a run's ``modules`` (default: the codec and the discriminators; the text head, CTC and
     other heads only matter when their loss weights are non-zero). A run with a weight average
     (``codec_ema``) gives the average as the codec, as :func:`~.trainer.export_resumable` does."""
-    state = load_file(str(run_last / "modules.safetensors"))
-    ema = {k[len("codec_ema."):]: v for k, v in state.items() if k.startswith("codec_ema.")}
-    if ema:
-        state = {k: v for k, v in state.items() if not k.startswith(("codec_ema.", "codec."))}
-        state.update({f"codec.{k}": v for k, v in ema.items()})
+    state = fold_ema(load_file(str(run_last / "modules.safetensors")))
     keep = {k: v.half() if v.is_floating_point() else v for k, v in state.items() if k.split(".", 1)[0] in modules}
     if not any(k.startswith("codec.") for k in keep):
         raise ValueError(f"{run_last / 'modules.safetensors'} holds no codec weights")

@@ -547,10 +547,7 @@ def merge_shards(src: Path, dest: Path, base: Path | None = None) -> None:
     got: dict[str, torch.Tensor] = {}
     for f in shards:
         got.update(load_file(str(f)))
-    ema = {f"codec.{k[len('codec_ema.'):]}": v for k, v in got.items() if k.startswith("codec_ema.")}
-    if ema:
-        got = {k: v for k, v in got.items() if not k.startswith(("codec_ema.", "codec."))}
-        got.update(ema)
+    got = ckpt.fold_ema(got)
     state = load_file(str(base)) if base is not None else {}
     state = {k: v for k, v in state.items() if not k.startswith("codec_ema.")}
     if base is not None:
@@ -572,11 +569,7 @@ def export_resumable(run_dir: Path, dest: Path) -> None:
     from safetensors.torch import load_file, save_file
 
     dest.mkdir(parents=True, exist_ok=True)
-    state = load_file(str(run_dir / "last" / "modules.safetensors"))
-    ema = {k[len("codec_ema."):]: v for k, v in state.items() if k.startswith("codec_ema.")}
-    if ema:
-        state = {k: v for k, v in state.items() if not k.startswith(("codec_ema.", "codec."))}
-        state.update({f"codec.{k}": v for k, v in ema.items()})
+    state = ckpt.fold_ema(load_file(str(run_dir / "last" / "modules.safetensors")))
     save_file({k: v.half() if v.is_floating_point() else v for k, v in state.items()},
               str(dest / "modules.safetensors"))
     st = json.loads((run_dir / "last" / "state.json").read_text())
