@@ -29,7 +29,7 @@ from ..model import EncoderOutput, ReasoningCodec
 from . import checkpoint as ckpt
 from .dataset import ClipStore, Sampler, TeacherCache, crop_batch, read_manifest, text_batch
 from .discriminators import Discriminators
-from .losses import MultiResolutionMelLoss, discriminator_loss, feature_matching_loss, generator_loss
+from .losses import MultiResolutionMelLoss, MultiResolutionSTFTLoss, discriminator_loss, feature_matching_loss, generator_loss
 from .text_head import TextHead, TranscriptCTC, encode_texts, encode_transcripts
 
 
@@ -47,6 +47,10 @@ class TrainConfig:
     warmup_steps: int = 300
     gan_start: int = 1000
     mel_weight: float = 15.0
+    # > 0: also a linear-frequency log-magnitude loss at 1024/2048-point resolution up to ``stft_max_hz``
+    # (the harmonics that the mel losses pool together; see ``losses.MultiResolutionSTFTLoss``)
+    stft_weight: float = 0.0
+    stft_max_hz: float = 8000.0
     adv_weight: float = 1.0
     fm_weight: float = 2.0
     commit_weight: float = 0.25
@@ -292,6 +296,8 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
                            cfg.source_weights, cfg.seed + 7 + rank + state["step"])
     seg = int(round(cfg.segment_seconds * codec_cfg.sample_rate / codec_cfg.reasoning_hop)) * codec_cfg.reasoning_hop
     mel_loss = MultiResolutionMelLoss(codec_cfg.sample_rate).to(device)
+    stft_loss = (MultiResolutionSTFTLoss(codec_cfg.sample_rate, max_hz=cfg.stft_max_hz).to(device)
+                 if cfg.stft_weight > 0 else None)
     teacher = None
     if cfg.distill_weight > 0:
         teacher = TeacherCache(corpus, train_clips)
@@ -379,6 +385,10 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         else:
             l_mel = mel_loss(y_hat, wav)
             total = cfg.mel_weight * l_mel
+            if stft_loss is not None:
+                l_stft = stft_loss(y_hat, wav)
+                total = total + cfg.stft_weight * l_stft
+                losses["stft"] = l_stft.detach()
         if "distill" in losses:
             total = total + cfg.distill_weight * losses["distill"]
         total = total + cfg.commit_weight * (losses["recon_commit"] + losses["reasoning_commit"])
@@ -430,7 +440,8 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             row.update({f"revived_{k}": v for k, v in reviver.revived.items()})
             keys = ["step", "time", "audio_h", "sec_per_step", "audio_s_per_s", "gnorm", "total", "mel", "adv", "fm",
                     "disc", "text", "recon_commit", "recon_codebook", "reasoning_commit", "reasoning_codebook",
-                    "reasoning_mel", "ctc", "recon0_ctc", "distill", "preserve", "revived_reasoning", "revived_recon"]
+                    "reasoning_mel", "ctc", "recon0_ctc", "distill", "preserve", "revived_reasoning", "revived_recon",
+                    "stft"]
             if writer is None:
                 writer = csv.DictWriter(log_f, fieldnames=keys + ["val_mel"], extrasaction="ignore")
                 if not new_log and log_path.read_text().splitlines()[0].count(",") != len(keys):
