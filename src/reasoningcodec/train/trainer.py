@@ -29,7 +29,8 @@ from ..model import EncoderOutput, ReasoningCodec
 from . import checkpoint as ckpt
 from .dataset import ClipStore, Sampler, TeacherCache, crop_batch, read_manifest, text_batch
 from .discriminators import Discriminators
-from .losses import MultiResolutionMelLoss, MultiResolutionSTFTLoss, discriminator_loss, feature_matching_loss, generator_loss
+from .losses import (MultiResolutionMelLoss, MultiResolutionSTFTLoss, discriminator_loss, feature_matching_loss,
+                     generator_loss)
 from .text_head import TextHead, TranscriptCTC, encode_texts, encode_transcripts
 
 
