@@ -77,10 +77,8 @@ def variants(codec: ReasoningCodec, x: np.ndarray, ks: list[int]) -> dict[str, n
     enc = codec._inference_encoder()
     wav = F.pad(wav, (0, total - n)).to(next(enc.parameters()).dtype)
     out, _ = enc.encode_frames(wav, None, None)
-    res: dict[str, np.ndarray] = {}
-    for k in ks:
-        codes = codec.encode(torch.from_numpy(x), n_q=k)
-        res[f"k={k}"] = codec.decode(codes).reshape(-1).numpy()
+    codes = codec.encode(torch.from_numpy(x))  # residual VQ: the first k codebooks are encode(n_q=k)'s
+    res = {f"k={k}": codec.decode(codes.with_recon_codebooks(k)).reshape(-1).numpy() for k in ks}
     # cond: the reasoning window per frame (reasoning-conditioned decoders only)
     z = out.recon_pre.to(torch.float32)
     cond = out.recon_cond.to(torch.float32) if codec.config.decoder_reasoning else None

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .audio import resample
 from .errors import WeightsError
 from .features import mel_filterbank
 
@@ -147,17 +148,6 @@ class MelVocoder(nn.Module):
         y = self.generator(self.mel(wav))[:, 0]
         t = wav.shape[-1]
         return F.pad(y, (0, max(0, t - y.shape[-1])))[:, :t]
-
-
-def resample(x: np.ndarray, src: int, dst: int) -> np.ndarray:
-    """``[T]`` or ``[B, T]`` float32 from ``src`` to ``dst`` Hz (soxr, high quality)."""
-    if src == dst:
-        return x.astype(np.float32)
-    import soxr
-
-    if x.ndim == 1:
-        return soxr.resample(x, src, dst, quality="HQ").astype(np.float32)
-    return np.stack([soxr.resample(r, src, dst, quality="HQ") for r in x]).astype(np.float32)
 
 
 def resynthesize(vocoder: MelVocoder, wav: np.ndarray, sample_rate: int) -> np.ndarray:
