@@ -56,6 +56,7 @@ def test_train_steps_and_resume(tmp_path, corpus):
     assert state["step"] == 5
     m = ReasoningCodec.from_pretrained(tmp_path / "run" / "last" / "codec")
     assert m.config.num_recon_codebooks == 2
+    assert m.config.model_id == "run-s5"  # a snapshot names its run and step, not "untrained"
 
 
 def test_stft_loss():

@@ -459,7 +459,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
                 log_f.flush()
             if state["best_val"] is None or v < state["best_val"]:
                 state["best_val"] = v
-                shown.save_pretrained(out / "best")
+                _save_codec(shown, out / "best", f"{out.name}-s{state['step']}")
             model.train()
         if rank == 0 and (time.time() - last_ckpt > cfg.ckpt_minutes * 60 or state["step"] >= cfg.steps):
             _save(last, modules, g_opt, d_opt, state, cfg)
@@ -507,11 +507,22 @@ def _identity_new_blocks(codec: ReasoningCodec, path: Path) -> list[str]:
     return grown
 
 
+def _save_codec(codec, dest: Path, model_id: str) -> None:
+    """Save a training snapshot named after its run and step, so a bitstream or a report made with it says
+    which snapshot it was (``export_default`` renames it when it becomes a release)."""
+    kept = codec.config.model_id
+    codec.config.model_id = model_id
+    try:
+        codec.save_pretrained(dest)
+    finally:
+        codec.config.model_id = kept
+
+
 def _save(last: Path, modules: dict, g_opt, d_opt, state: dict, cfg: TrainConfig) -> None:
     last.mkdir(parents=True, exist_ok=True)
     ckpt.save_modules(last / "modules.safetensors", modules)
     ckpt.save_optimizer(last / "optim.safetensors", {"g": g_opt, "d": d_opt})
-    modules.get("codec_ema", modules["codec"]).save_pretrained(last / "codec")
+    _save_codec(modules.get("codec_ema", modules["codec"]), last / "codec", f"{Path(cfg.out_dir).name}-s{state['step']}")
     ckpt.save_json(last / "state.json", {**state, "config": dataclasses.asdict(cfg)})
 
 
