@@ -393,3 +393,25 @@ def test_gpu_burst_round_trip_packs_trains_and_merges_the_trained_parts(tmp_path
     again = TrainConfig.from_json(recipe(tmp_path, corpus, 7))
     again.out_dir, again.init_from, again.val_every = str(tmp_path / "again"), str(tmp_path / "merged"), 1000
     assert train(again, quiet=True)["step"] == 7
+
+
+def test_period_discriminator_matches_conv2d():
+    """The folded 1-D period discriminator gives the numbers of the textbook Conv2d on the [B, 1, T/p, p]
+    view (same weights, so old checkpoints load and train on unchanged)."""
+    import torch
+    import torch.nn.functional as F
+
+    from reasoningcodec.train.discriminators import PeriodDiscriminator
+
+    torch.manual_seed(0)
+    for p in (2, 3, 7):
+        d = PeriodDiscriminator(p, 8)
+        x = torch.randn(3, 1001)
+        scores, feats = d(x)
+        h = F.pad(x, (0, (-1001) % p), mode="reflect").reshape(3, 1, -1, p)
+        for conv, f in zip(d.convs, feats):
+            h = F.leaky_relu(conv(h), 0.1)
+            assert f.shape[0] == 3  # batch first: the trainer splits real and fake on it
+            torch.testing.assert_close(f.permute(0, 2, 3, 1), h)
+        ref = d.post(h)  # [B, 1, T', p]
+        torch.testing.assert_close(scores, ref[:, 0].transpose(1, 2).reshape(3, -1))

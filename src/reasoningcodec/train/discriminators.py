@@ -22,12 +22,20 @@ class PeriodDiscriminator(nn.Module):
         b, t = x.shape
         pad = (-t) % self.period
         x = F.pad(x, (0, pad), mode="reflect")
-        h = x.reshape(b, 1, -1, self.period)
+        # The (k, 1) kernels never mix the period's columns, so each column is its own 1-D signal: fold the
+        # columns into the batch and run 1-D convolutions with the same weights. Same numbers as Conv2d on
+        # the [B, 1, T/p, p] view, and much cheaper on CPU. Features come back as [B, p, C, T/p].
+        h = x.reshape(b, -1, self.period).transpose(1, 2).reshape(b * self.period, 1, -1)
         feats = []
         for conv in self.convs:
-            h = F.leaky_relu(conv(h), 0.1)
-            feats.append(h)
-        return self.post(h).flatten(1), feats
+            h = F.leaky_relu(_conv1d(conv, h), 0.1)
+            feats.append(h.unflatten(0, (b, self.period)))
+        return _conv1d(self.post, h).reshape(b, -1), feats
+
+
+def _conv1d(conv: nn.Conv2d, h: torch.Tensor) -> torch.Tensor:
+    """A Conv2d with a (k, 1) kernel applied along the last axis of ``h`` [N, C, T]."""
+    return F.conv1d(h, conv.weight.squeeze(-1), conv.bias, conv.stride[0], conv.padding[0])
 
 
 class ResolutionDiscriminator(nn.Module):
