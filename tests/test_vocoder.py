@@ -117,3 +117,19 @@ def test_bottleneck_variants():
         ref = codec.decode(codec.encode(torch.from_numpy(x), n_q=2)).reshape(-1).numpy()
     np.testing.assert_array_equal(out["k=2"], ref)
     assert not np.allclose(out["unrounded"], out[f"k={codec.num_recon_codebooks}"])
+
+
+def test_pitch_postfilter():
+    bn = _bottleneck()
+    sr = 24000
+    rng = np.random.default_rng(0)
+    t = np.arange(sr) / sr
+    tone = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 10))
+    voiced = (tone / np.abs(tone).max() * 0.3 + 0.05 * rng.standard_normal(sr)).astype(np.float32)
+    y = bn.pitch_postfilter(voiced, sr, 0.5)
+    assert y.shape == voiced.shape and y.dtype == np.float32 and np.isfinite(y).all()
+    assert bn.harmonicity(y, voiced, sr) > bn.harmonicity(voiced, voiced, sr)  # harmonics stand out more
+    assert abs(np.sqrt(np.mean(y ** 2) / np.mean(voiced ** 2)) - 1) < 0.1  # loudness kept
+    noise = (0.1 * rng.standard_normal(sr)).astype(np.float32)
+    np.testing.assert_allclose(bn.pitch_postfilter(noise, sr, 0.5), noise, atol=1e-6)  # unvoiced: unchanged
+    np.testing.assert_allclose(bn.pitch_postfilter(voiced, sr, 0.0), voiced, atol=1e-6)  # strength 0: identity
