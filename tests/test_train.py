@@ -415,3 +415,46 @@ def test_period_discriminator_matches_conv2d():
             torch.testing.assert_close(f.permute(0, 2, 3, 1), h)
         ref = d.post(h)  # [B, 1, T', p]
         torch.testing.assert_close(scores, ref[:, 0].transpose(1, 2).reshape(3, -1))
+
+
+def test_generator_gan_losses_match_one_joint_pass():
+    """The generator step's cheaper discriminator pass gives the losses and fake-audio gradients of the
+    textbook pass over cat([real, fake]), and leaves the discriminators trainable and without grads."""
+    import torch
+
+    from reasoningcodec.train.discriminators import Discriminators
+    from reasoningcodec.train.losses import feature_matching_loss, generator_loss
+    from reasoningcodec.train.trainer import generator_gan_losses
+
+    torch.manual_seed(0)
+    disc = Discriminators(periods=(2, 3), resolutions=((256, 64),), ch=4)
+    real = torch.randn(2, 2400)
+    fake = torch.randn(2, 2400, requires_grad=True)
+    scores, feats = disc(torch.cat([real, fake]))
+    adv = generator_loss([s[2:] for s in scores])
+    fm = feature_matching_loss([[f[:2] for f in fs] for fs in feats], [[f[2:] for f in fs] for fs in feats])
+    (g_ref,) = torch.autograd.grad(adv + 2 * fm, fake)
+    a, m = generator_gan_losses(disc, real, fake)
+    torch.testing.assert_close(a, adv)
+    torch.testing.assert_close(m, fm)
+    (a + 2 * m).backward()
+    torch.testing.assert_close(fake.grad, g_ref)
+    assert all(p.requires_grad and p.grad is None for p in disc.parameters())
+
+
+def test_train_speed_benchmark(tmp_path, corpus):
+    """benchmarks/train_speed.py runs the trainer on a recipe and reports its per-step time."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "train_speed", Path(__file__).resolve().parents[1] / "benchmarks" / "train_speed.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    r = mod.run(recipe(tmp_path, corpus, 10), minutes=0.15, nproc=1, threads=1, skip=1)
+    assert r["steps_timed"] >= 2 and r["sec_per_step_median"] > 0
+    assert r["audio_s_per_s_median"] == pytest.approx(2 * 0.4 / r["sec_per_step_median"], rel=0.01)
+    assert not (tmp_path / "run").exists()  # it trained in its own temporary folder
+    with pytest.raises(SystemExit, match="training failed"):
+        bad = tmp_path / "bad.json"
+        bad.write_text(json.dumps({"corpus": str(tmp_path / "missing"), "batch_size": 2, "segment_seconds": 0.4}))
+        mod.run(bad, minutes=0.05, nproc=1, threads=1, skip=1)

@@ -191,6 +191,25 @@ class TrainModel(nn.Module):
         return y, losses
 
 
+def generator_gan_losses(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Adversarial and feature-matching losses of the generator's step.
+
+    They need the discriminators' gradient with respect to ``fake`` only: the discriminators' own weight
+    gradients would be thrown away (their optimizer clears them before its next step) and the real
+    audio's features are fixed targets. So the real features are computed without autograd and the fake
+    pass runs through the plain module (under DDP: no all-reduce) with the weights excluded from
+    autograd — the same losses and generator gradients as one pass over ``cat([real, fake])``, at
+    about half the discriminator cost."""
+    with torch.no_grad():
+        _, real_feats = disc(real)
+    disc.requires_grad_(False)
+    try:
+        fake_scores, fake_feats = disc(fake)
+    finally:
+        disc.requires_grad_(True)
+    return generator_loss(fake_scores), feature_matching_loss(real_feats, fake_feats)
+
+
 def _dist_info() -> tuple[int, int]:
     if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
         if not dist.is_initialized():
@@ -403,10 +422,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         if "reasoning_mel" in losses:
             total = total + cfg.reasoning_mel_weight * losses["reasoning_mel"]
         if use_gan:
-            scores, feats = ddp_disc(torch.cat([real, fake]))
-            b = wav.shape[0]
-            l_adv = generator_loss([s[b:] for s in scores])
-            l_fm = feature_matching_loss([[f[:b] for f in fs] for fs in feats], [[f[b:] for f in fs] for fs in feats])
+            l_adv, l_fm = generator_gan_losses(disc, real, fake)
             total = total + cfg.adv_weight * l_adv + cfg.fm_weight * l_fm
             losses["adv"], losses["fm"] = l_adv.detach(), l_fm.detach()
         losses["mel"] = l_mel.detach()
