@@ -198,8 +198,8 @@ def generator_gan_losses(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor
     gradients would be thrown away (their optimizer clears them before its next step) and the real
     audio's features are fixed targets. So the real features are computed without autograd and the fake
     pass runs through the plain module (under DDP: no all-reduce) with the weights excluded from
-    autograd — the same losses and generator gradients as one pass over ``cat([real, fake])``, at
-    about half the discriminator cost."""
+    autograd — the same losses and generator gradients as one pass over ``cat([real, fake])`` at about
+    half that pass's cost (``benchmarks/train_speed.py``)."""
     with torch.no_grad():
         _, real_feats = disc(real)
     disc.requires_grad_(False)
