@@ -21,7 +21,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -31,21 +30,17 @@ from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.run_all import cpu_model  # noqa: E402
+
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run(recipe: Path, minutes: float, nproc: int, threads: int, skip: int) -> dict:
@@ -82,7 +77,7 @@ def run(recipe: Path, minutes: float, nproc: int, threads: int, skip: int) -> di
         "sec_per_step_p5_p95": [round(float(v), 3) for v in np.percentile(sps, [5, 95])],
         "audio_s_per_s_median": round(audio_per_step / float(np.median(sps)), 2),
         "wall_seconds": round(wall, 1),
-        "machine": f"{cpu_name()}, {os.cpu_count()} cores",
+        "machine": f"{cpu_model()}, {os.cpu_count()} cores",
         "date": time.strftime("%Y-%m-%d"),
     }
 
