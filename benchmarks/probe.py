@@ -46,21 +46,32 @@ from tqdm import tqdm
 
 import reasoningcodec as rc
 
+BATCH = 32  # clips encoded per call
 FSDD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "train" / "fsdd"
 TEST_SPEAKERS = {"theo", "yweweler"}
 
 
-def features(codec: rc.ReasoningCodec, x: np.ndarray, sr: int) -> dict[str, np.ndarray]:
-    """Frame sequences ``{name: [frames, dim]}`` of one clip (see the module docstring)."""
+def features(codec: rc.ReasoningCodec, clips: list[np.ndarray], sr: int) -> list[dict[str, np.ndarray]]:
+    """Frame sequences ``{name: [frames, dim]}`` of each clip (see the module docstring). The clips are
+    encoded as one padded batch, which gives each clip's codes exactly as encoding it alone."""
+    out = []
     with torch.no_grad():
-        codes = codec.encode(torch.from_numpy(x), sample_rate=sr)
-        r = codec.reasoning_vq.decode(codes.reasoning)[0]  # [Tr, Dr]
-        q = codec.recon_vq.decode(codes.recon)[0]  # [Tq, Dq]
-        wav = rc.audio.resample(x, sr, codec.sample_rate)
-        pad = -len(wav) % codec.config.stem_hop
-        mel, _ = codec.mel(torch.from_numpy(np.pad(wav, (0, pad)))[None].to(codec.device))
-        mel = mel[0]
-    return {"reasoning": r.float().cpu().numpy(), "recon": q.float().cpu().numpy(), "logmel": mel.float().cpu().numpy()}
+        batch = codec.encode([torch.from_numpy(x) for x in clips], sample_rate=sr)
+        for x, codes in zip(clips, codec.split(batch)):
+            r = codec.reasoning_vq.decode(codes.reasoning)[0]  # [Tr, Dr]
+            q = codec.recon_vq.decode(codes.recon)[0]  # [Tq, Dq]
+            wav = rc.audio.resample(x, sr, codec.sample_rate)
+            pad = -len(wav) % codec.config.stem_hop
+            mel, _ = codec.mel(torch.from_numpy(np.pad(wav, (0, pad)))[None].to(codec.device))
+            out.append({"reasoning": r.float().cpu().numpy(), "recon": q.float().cpu().numpy(),
+                        "logmel": mel[0].float().cpu().numpy()})
+    return out
+
+
+def in_batches(clips: list[np.ndarray], size: int = BATCH) -> list[list[int]]:
+    """Indices of ``clips`` in groups of up to ``size`` of similar length (little padding per batch)."""
+    order = sorted(range(len(clips)), key=lambda i: len(clips[i]))
+    return [order[i:i + size] for i in range(0, len(order), size)]
 
 
 def resample_frames(t: np.ndarray, n: int) -> np.ndarray:
@@ -149,20 +160,29 @@ def main() -> None:
                 kept.append(r)
         rows = kept
     kinds = ("reasoning", "recon", "logmel")
-    feats: dict[str, list] = {k: [] for k in kinds}
-    sped: dict[float, dict[str, list]] = {f: {k: [] for k in kinds} for f in SPEEDS}  # training speakers only
-    labels, speakers = [], []
-    for r in tqdm(rows, desc="encode FSDD", unit="clip"):
-        x, sr = sf.read(str(a.fsdd.parent.parent / r["path"]), dtype="float32")
-        x = x / (np.abs(x).max() + 1e-6) * 0.5
-        for k, v in features(codec, x, sr).items():
-            feats[k].append(v)
-        if r["speaker"] not in TEST_SPEAKERS:
-            for f in SPEEDS:
-                for k, v in features(codec, speed_change(x, sr, f), sr).items():
-                    sped[f][k].append(v)
-        labels.append(int(r["digit"]))
-        speakers.append(r["speaker"])
+    sr = 0
+    clips = []
+    for r in rows:
+        x, sr_r = sf.read(str(a.fsdd.parent.parent / r["path"]), dtype="float32")
+        if sr and sr_r != sr:
+            raise SystemExit(f"FSDD clips at {sr} and {sr_r} Hz: expected one rate")
+        sr = sr_r
+        clips.append(x / (np.abs(x).max() + 1e-6) * 0.5)
+    labels = [int(r["digit"]) for r in rows]
+    speakers = [r["speaker"] for r in rows]
+    train_idx = [i for i, r in enumerate(rows) if r["speaker"] not in TEST_SPEAKERS]
+    feats: dict[str, list] = {k: [None] * len(rows) for k in kinds}
+    # training speakers only, in ``train_idx`` order
+    sped: dict[float, dict[str, list]] = {f: {k: [None] * len(train_idx) for k in kinds} for f in SPEEDS}
+    jobs = [(None, clips)] + [(f, [speed_change(clips[i], sr, f) for i in train_idx]) for f in SPEEDS]
+    with tqdm(total=sum(len(c) for _, c in jobs), desc="encode FSDD", unit="clip") as bar:
+        for f, group in jobs:
+            dest = feats if f is None else sped[f]
+            for idx in in_batches(group):
+                for i, fe in zip(idx, features(codec, [group[i] for i in idx], sr)):
+                    for k, v in fe.items():
+                        dest[k][i] = v
+                bar.update(len(idx))
     y, spk = np.array(labels), np.array(speakers)
     te = np.isin(spk, sorted(TEST_SPEAKERS))
 

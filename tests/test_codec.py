@@ -41,6 +41,57 @@ def test_batch_equals_single(codec):
         assert int(batch.recon[i, :, nq:].abs().sum()) == 0
 
 
+def test_list_of_clips_encodes_like_each_clip_alone(codec_whisper_cpu):
+    c = codec_whisper_cpu
+    x = signal(30000, seed=2, batch=3)
+    clips = [x[0, :30000], x[1, :7001].numpy(), torch.stack([x[2, :12345], x[2, :12345]])]  # [T], numpy, [C, T]
+    batch = c.encode(clips)
+    assert batch.lengths.tolist() == [30000, 7001, 12345]
+    items = c.split(batch)
+    assert len(items) == 3
+    for clip, item in zip(clips, items):
+        one = c.encode(clip if not isinstance(clip, torch.Tensor) or clip.dim() == 1 else clip[None])
+        assert torch.equal(one.reasoning, item.reasoning) and torch.equal(one.recon, item.recon)
+        assert item.lengths.tolist() == one.lengths.tolist()
+        assert torch.equal(c.decode(one), c.decode(item))
+    # int16 clips are scaled like an int16 array
+    pcm = (x[0, :5000] * 16000).to(torch.int16)
+    assert torch.equal(c.encode([pcm.numpy()]).recon, c.encode(pcm.numpy()).recon)
+
+
+def test_list_of_clips_resamples_each_clip(codec_cpu):
+    x = signal(16000, seed=3, batch=2)
+    batch = codec_cpu.encode([x[0], x[1, :8000]], sample_rate=16000)
+    assert batch.lengths.tolist() == [24000, 12000]
+    one = codec_cpu.encode(x[1, :8000], sample_rate=16000)
+    item = codec_cpu.split(batch)[1]
+    assert torch.equal(item.recon, one.recon) and torch.equal(item.reasoning, one.reasoning)
+
+
+@pytest.mark.parametrize("clips, match", [
+    ([], "list of clips is empty"),
+    ([torch.zeros(100), torch.zeros(0)], "clip 1 is empty"),
+    ([torch.zeros(2, 3, 100)], "clip 0 must have shape"),
+    (["a.wav"], "clip 0: expected a numpy array or torch tensor"),
+    ([torch.zeros(100, dtype=torch.bool)], "clip 0: audio tensor must be floating point"),
+    ([torch.tensor([0.0, float("nan")])], "NaN"),
+])
+def test_bad_lists_of_clips(codec_cpu, clips, match):
+    from reasoningcodec import AudioError
+
+    with pytest.raises(AudioError, match=match):
+        codec_cpu.encode(clips)
+
+
+def test_lengths_with_a_list_is_an_error(codec_cpu):
+    from reasoningcodec import AudioError
+
+    with pytest.raises(AudioError, match="lengths cannot be given"):
+        codec_cpu.encode([torch.zeros(100)], lengths=[100])
+    with pytest.raises(TypeError, match="split expects a Codes"):
+        codec_cpu.split(torch.zeros(1, 8, 3))
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_streaming_equals_offline(codec, seed):
     rng = random.Random(seed)

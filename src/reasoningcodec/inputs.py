@@ -16,8 +16,14 @@ def prepare_audio(wav: Any, model_rate: int, device: torch.device, sample_rate: 
     """Validate and convert input to ``([B, T] float on the model device, lengths [B])``.
 
     Accepts a path, a numpy array or a tensor of shape ``[T]``, ``[B, T]`` or ``[B, C, T]``
-    (channels are averaged: the model is mono). ``sample_rate`` resamples to the model rate.
+    (channels are averaged: the model is mono), or a list of clips (arrays or tensors ``[T]`` or
+    ``[C, T]``) of any lengths, which become a zero-padded batch with their ``lengths``.
+    ``sample_rate`` resamples to the model rate.
     """
+    if isinstance(wav, (list, tuple)):
+        if lengths is not None:
+            raise AudioError("lengths cannot be given with a list of clips: each clip's length is its own")
+        wav, lengths = _pad_clips(wav)
     if isinstance(wav, (str, bytes)) or hasattr(wav, "__fspath__"):
         if isinstance(wav, bytes):
             raise AudioError("expected a path, array or tensor, got bytes (use reasoningcodec.decompress)")
@@ -70,3 +76,38 @@ def prepare_audio(wav: Any, model_rate: int, device: torch.device, sample_rate: 
             mask = torch.arange(wav.shape[1])[None] < lens[:, None]
             wav = torch.where(mask, wav, torch.zeros(()))
     return wav.to(device), lens
+
+
+def _pad_clips(clips: list | tuple) -> tuple[torch.Tensor, list[int]]:
+    """A list of mono ``[T]`` or multi-channel ``[C, T]`` clips → ``([B, T_max], lengths)``."""
+    if not clips:
+        raise AudioError("the list of clips is empty")
+    mono = []
+    for i, c in enumerate(clips):
+        if isinstance(c, np.ndarray):
+            if c.dtype.kind not in "fiu":
+                raise AudioError(f"clip {i}: audio array must be numeric, got dtype {c.dtype}")
+            if c.dtype.kind in "iu":
+                c = c.astype(np.float32) / float(np.iinfo(c.dtype).max + 1)
+            c = torch.from_numpy(np.ascontiguousarray(c, dtype=np.float32))
+        elif isinstance(c, torch.Tensor):
+            if not (c.is_floating_point() or c.dtype in (torch.int16, torch.int32)):
+                raise AudioError(f"clip {i}: audio tensor must be floating point or int16/int32, got {c.dtype}")
+            if not c.is_floating_point():
+                c = c.float() / (32768.0 if c.dtype == torch.int16 else 2147483648.0)
+        else:
+            raise AudioError(f"clip {i}: expected a numpy array or torch tensor, got {type(c).__name__}")
+        if c.dim() == 2:
+            if c.shape[0] == 0:
+                raise AudioError(f"clip {i} has 0 channels")
+            c = c.float().mean(dim=0)
+        elif c.dim() != 1:
+            raise AudioError(f"clip {i} must have shape [T] or [C, T]; got shape {tuple(c.shape)}")
+        if c.shape[0] == 0:
+            raise AudioError(f"clip {i} is empty")
+        mono.append(c.float().cpu())
+    lengths = [int(c.shape[0]) for c in mono]
+    out = torch.zeros(len(mono), max(lengths))
+    for i, c in enumerate(mono):
+        out[i, : lengths[i]] = c
+    return out, lengths

@@ -398,7 +398,9 @@ class ReasoningCodec(nn.Module):
         """Audio → :class:`Codes`.
 
         Args:
-            wav: path, array or tensor ``[T]``, ``[B, T]`` or ``[B, C, T]`` at ``sample_rate``.
+            wav: path, array or tensor ``[T]``, ``[B, T]`` or ``[B, C, T]`` at ``sample_rate``; or a
+                list of clips ``[T]`` / ``[C, T]`` of any lengths (encoded as one padded batch; see
+                :meth:`split` for the per-clip codes).
             sample_rate: rate of ``wav`` (default: the model rate).
             lengths: ``[B]`` valid samples per item for a padded batch.
             n_q: reconstruction codebooks to keep (default all).
@@ -419,6 +421,17 @@ class ReasoningCodec(nn.Module):
         r *= (torch.arange(r.shape[-1])[None] < nr[:, None]).to(r.device)[:, None]
         q *= (torch.arange(q.shape[-1])[None] < nq[:, None]).to(q.device)[:, None]
         return Codes(r, q, lens.clone())
+
+    def split(self, codes: Codes) -> list[Codes]:
+        """A batch of :class:`Codes` → one per item, each cut to the frames of its own length (what
+        encoding the item alone gives)."""
+        if not isinstance(codes, Codes):
+            raise TypeError(f"split expects a Codes object, got {type(codes).__name__}")
+        out = []
+        for i, n in enumerate(codes.lengths.cpu().tolist()):
+            nr, nq = self.num_frames(int(n))
+            out.append(codes.item(i, nr, nq))
+        return out
 
     @torch.no_grad()
     def decode(self, codes: Codes) -> torch.Tensor:
