@@ -10,6 +10,7 @@ report. Two numbers per model, on the same clips for every model:
 
     python scripts/heldout_eval.py runs/x/last/codec src/reasoningcodec/pretrained/default
     python scripts/heldout_eval.py --json out.json MODEL...
+    python scripts/heldout_eval.py --opus 6 MODEL   # Opus 6 kbit/s on the same speech clips too
 """
 
 from __future__ import annotations
@@ -37,6 +38,24 @@ def speech_clips(clips, n: int, seed: int):
     return speech[:n]
 
 
+def speech_scores(codec_fn, rate: int, corpus: Path, n_speech: int, max_seconds: float, seed: int) -> dict:
+    """Mean STOI / PESQ-WB over the held-out speech clips, each ``x`` (at ``rate``, peak 0.5) scored
+    against ``codec_fn(x)`` → ``(y, y_rate)``."""
+    store = ClipStore(rate)
+    stoi, pesq = [], []
+    for c in speech_clips(read_manifest(corpus, "val"), n_speech, seed):
+        x = store.get(c)[: int(max_seconds * rate)]
+        x = (x / (np.abs(x).max() + 1e-6) * 0.5).astype(np.float32)
+        y, y_rate = codec_fn(x)
+        s = evaluate(x, rate, y, y_rate, visqol_mode=None, metrics=("stoi", "pesq_wb")).scores
+        if s["stoi"].ok:
+            stoi.append(s["stoi"].value)
+        if s["pesq_wb"].ok:
+            pesq.append(s["pesq_wb"].value)
+    return {"stoi": round(float(np.mean(stoi)), 4), "pesq_wb": round(float(np.mean(pesq)), 4),
+            "speech_clips": len(stoi)}
+
+
 def score(model_dir: Path, corpus: Path, n_val: int, n_speech: int, max_seconds: float, seed: int) -> dict:
     codec = ReasoningCodec.from_pretrained(model_dir).eval()
     cfg = codec.config
@@ -48,20 +67,31 @@ def score(model_dir: Path, corpus: Path, n_val: int, n_speech: int, max_seconds:
     seg = int(round(tc.segment_seconds * cfg.sample_rate / cfg.reasoning_hop)) * cfg.reasoning_hop
     mel = MultiResolutionMelLoss(cfg.sample_rate)
     val_mel = _validate(codec, mel, _val_batch(val, store, seg * 2, n_val, seed))
-    stoi, pesq = [], []
-    for c in speech_clips(val, n_speech, seed):
-        x = store.get(c)[: int(max_seconds * cfg.sample_rate)]
-        x = (x / (np.abs(x).max() + 1e-6) * 0.5).astype(np.float32)
+
+    def codec_fn(x: np.ndarray) -> tuple[np.ndarray, int]:
         with torch.no_grad():
-            y = codec.decode(codec.encode(torch.from_numpy(x)))
-        y = y.reshape(-1).cpu().numpy()
-        s = evaluate(x, cfg.sample_rate, y, cfg.sample_rate, visqol_mode=None, metrics=("stoi", "pesq_wb")).scores
-        if s["stoi"].ok:
-            stoi.append(s["stoi"].value)
-        if s["pesq_wb"].ok:
-            pesq.append(s["pesq_wb"].value)
-    return {"model": str(model_dir), "val_mel": round(val_mel, 4), "stoi": round(float(np.mean(stoi)), 4),
-            "pesq_wb": round(float(np.mean(pesq)), 4), "val_clips": n_val, "speech_clips": len(stoi)}
+            return codec.decode(codec.encode(torch.from_numpy(x))).reshape(-1).cpu().numpy(), cfg.sample_rate
+
+    speech = speech_scores(codec_fn, cfg.sample_rate, corpus, n_speech, max_seconds, seed)
+    return {"model": str(model_dir), "val_mel": round(val_mel, 4), "stoi": speech["stoi"],
+            "pesq_wb": speech["pesq_wb"], "val_clips": n_val, "speech_clips": speech["speech_clips"]}
+
+
+def score_opus(kbps: float, corpus: Path, n_speech: int, max_seconds: float, seed: int, rate: int = 24000) -> dict:
+    """Opus at ``kbps`` (the eval benchmark's settings) on the same speech clips, for reference."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from codec_adapters import OpusCodec
+
+    from reasoningcodec.audio import resample
+
+    opus = OpusCodec(kbps)
+
+    def codec_fn(x: np.ndarray) -> tuple[np.ndarray, int]:
+        return opus.decode(opus.encode(resample(x, rate, opus.sample_rate))), opus.output_rate
+
+    speech = speech_scores(codec_fn, rate, corpus, n_speech, max_seconds, seed)
+    return {"model": opus.label, "val_mel": None, "stoi": speech["stoi"], "pesq_wb": speech["pesq_wb"],
+            "val_clips": 0, "speech_clips": speech["speech_clips"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,12 +104,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", type=Path, help="also write the rows here")
+    p.add_argument("--opus", type=float, action="append", default=[], metavar="KBPS",
+                   help="also score Opus at KBPS on the same speech clips (repeatable; needs opus-tools)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     rows = []
     for m in a.models:
         t = time.time()
         r = score(m, a.corpus, a.val_clips, a.speech_clips, a.max_seconds, a.seed)
+        r["seconds"] = round(time.time() - t, 1)
+        rows.append(r)
+        print(json.dumps(r), flush=True)
+    for kbps in a.opus:
+        t = time.time()
+        r = score_opus(kbps, a.corpus, a.speech_clips, a.max_seconds, a.seed)
         r["seconds"] = round(time.time() - t, 1)
         rows.append(r)
         print(json.dumps(r), flush=True)

@@ -458,3 +458,37 @@ def test_train_speed_benchmark(tmp_path, corpus):
         bad = tmp_path / "bad.json"
         bad.write_text(json.dumps({"corpus": str(tmp_path / "missing"), "batch_size": 2, "segment_seconds": 0.4}))
         mod.run(bad, minutes=0.05, nproc=1, threads=1, skip=1)
+
+
+def test_heldout_eval_script(tmp_path, corpus):
+    """scripts/heldout_eval.py scores codec folders (and Opus, when installed) on the corpus' val split."""
+    import importlib.util
+    import shutil
+
+    from reasoningcodec import CodecConfig, ReasoningCodec
+
+    spec = importlib.util.spec_from_file_location(
+        "heldout_eval", Path(__file__).resolve().parents[1] / "scripts" / "heldout_eval.py")
+    he = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(he)
+    ReasoningCodec(CodecConfig(**TINY)).save_pretrained(tmp_path / "tiny")
+    held = tmp_path / "corpus"  # the tiny corpus with its first 3 clips moved to the val split
+    shutil.copytree(corpus, held)
+    lines = (held / "manifest.tsv").read_text(encoding="utf-8").splitlines()
+    col = lines[0].split("\t").index("split")
+    for i in range(1, 4):
+        cells = lines[i].split("\t")
+        cells[col] = "val"
+        lines[i] = "\t".join(cells)
+    (held / "manifest.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    corpus = held
+    opus = ["--opus", "6"] if shutil.which("opusenc") and shutil.which("opusdec") else []
+    out = tmp_path / "rows.json"
+    assert he.main([str(tmp_path / "tiny"), "--corpus", str(corpus), "--val-clips", "2", "--speech-clips", "2",
+                    "--json", str(out), *opus]) == 0
+    rows = json.loads(out.read_text())
+    assert rows[0]["model"] == str(tmp_path / "tiny") and rows[0]["speech_clips"] == 2
+    assert 0 < rows[0]["val_mel"] < 100 and -1 <= rows[0]["stoi"] <= 1 and 1 <= rows[0]["pesq_wb"] <= 4.7
+    if opus:  # a real codec at 6 kbit/s beats an untrained one on the same clips
+        assert rows[1]["model"] == "opus@6kbps" and rows[1]["val_mel"] is None and rows[1]["speech_clips"] == 2
+        assert rows[1]["stoi"] > rows[0]["stoi"] and rows[1]["pesq_wb"] > rows[0]["pesq_wb"]
