@@ -442,6 +442,63 @@ def test_generator_gan_losses_match_one_joint_pass():
     assert all(p.requires_grad and p.grad is None for p in disc.parameters())
 
 
+def test_bf16_autocast_keeps_the_quantiser_and_losses_in_float32():
+    """Under ``autocast: "bf16"`` the quantiser picks the float32 codes and the GAN losses come out
+    float32, close to the float32 ones, with gradients for the fake audio."""
+    import torch
+
+    from reasoningcodec.quantize import ResidualVQ
+    from reasoningcodec.train.discriminators import Discriminators
+    from reasoningcodec.train.trainer import TrainConfig, autocast_context, generator_gan_losses
+
+    torch.manual_seed(0)
+    vq = ResidualVQ(48, 4, 256, 8).train()
+    x = torch.randn(2, 30, 48)
+    ref = vq(x)
+    amp = lambda: autocast_context(TrainConfig(autocast="bf16"), "cpu")  # noqa: E731
+    with amp():
+        got = vq(x)
+    assert got.quantized.dtype == torch.float32
+    assert torch.equal(got.codes, ref.codes)
+    torch.testing.assert_close(got.quantized, ref.quantized)
+
+    disc = Discriminators(periods=(2, 3), resolutions=((256, 64),), ch=4)
+    real, fake = torch.randn(2, 2400), torch.randn(2, 2400, requires_grad=True)
+    a32, m32 = generator_gan_losses(disc, real, fake)
+    a16, m16 = generator_gan_losses(disc, real, fake, amp)
+    assert a16.dtype == m16.dtype == torch.float32
+    torch.testing.assert_close(a16, a32, rtol=0.05, atol=0.01)
+    torch.testing.assert_close(m16, m32, rtol=0.05, atol=0.01)
+    (g16,) = torch.autograd.grad(a16 + 2 * m16, fake)
+    (g32,) = torch.autograd.grad(a32 + 2 * m32, fake)
+    assert float(torch.nn.functional.cosine_similarity(g16.flatten(), g32.flatten(), dim=0)) > 0.9
+    with pytest.raises(ValueError, match="autocast must be"):
+        from reasoningcodec.train import train
+
+        train(TrainConfig(autocast="fp8", out_dir="/nonexistent/never-created"), quiet=True)
+
+
+def test_train_steps_bf16_autocast(tmp_path, corpus):
+    """A few steps of the tiny recipe with bf16 autocast: finite losses, a float32 checkpoint."""
+    import torch
+    from safetensors import safe_open
+
+    from reasoningcodec.train import TrainConfig, train
+
+    cfg = TrainConfig.from_json(recipe(tmp_path, corpus, 4))
+    cfg.autocast = "bf16"
+    state = train(cfg, quiet=True)
+    assert state["step"] == 4
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    header = log[0].split(",")
+    for col in ("mel", "adv", "fm", "disc"):
+        vals = [r.split(",")[header.index(col)] for r in log[1:] if r.split(",")[header.index(col)]]
+        assert vals and all(0 <= float(v) < 1e4 for v in vals), col
+    with safe_open(str(tmp_path / "run" / "last" / "modules.safetensors"), "pt") as f:
+        assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F32"}
+    assert torch.get_default_dtype() == torch.float32
+
+
 def test_train_speed_benchmark(tmp_path, corpus):
     """benchmarks/train_speed.py runs the trainer on a recipe and reports its per-step time."""
     import importlib.util

@@ -65,7 +65,11 @@ class ResidualVQ(nn.Module):
         self.stages = nn.ModuleList(VQStage(dim, codebook_size, codebook_dim) for _ in range(n_q))
 
     def forward(self, x: torch.Tensor, n_q: int | None = None) -> QuantizerOutput:
-        """``x [B, T, D]`` → quantised ``[B, T, D]`` and codes ``[B, n_q, T]``."""
+        """``x [B, T, D]`` → quantised ``[B, T, D]`` and codes ``[B, n_q, T]``. Under autocast the
+        quantiser still runs in float32: nearest-code search in bfloat16 would pick wrong codes."""
+        if torch.is_autocast_enabled(x.device.type):
+            with torch.autocast(x.device.type, enabled=False):
+                return self.forward(x.float(), n_q)
         n_q = self.n_q if n_q is None else n_q
         residual = x
         quantized = torch.zeros_like(x)

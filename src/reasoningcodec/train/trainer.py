@@ -8,8 +8,10 @@ checkpoint), otherwise from scratch.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import functools
 import json
 import os
 import random
@@ -96,6 +98,9 @@ class TrainConfig:
     # ``last/codec`` (what gets exported) then use the average, the raw weights keep training
     ema_decay: float = 0.0
     preload: bool = False  # decode every clip up front (threads): for short bursts on a big machine
+    # "bf16": run the codec's and the discriminators' forward and backward passes under bfloat16 autocast
+    # (weights, optimizer, quantiser, losses and validation stay float32); "" : float32 throughout
+    autocast: str = ""
 
     @classmethod
     def from_json(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
@@ -191,7 +196,21 @@ class TrainModel(nn.Module):
         return y, losses
 
 
-def generator_gan_losses(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _float_outputs(scores: list[torch.Tensor], feats: list[list[torch.Tensor]]
+                   ) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+    """Discriminator outputs as float32 (they are bfloat16 under autocast), so the losses are float32."""
+    return [s.float() for s in scores], [[f.float() for f in fs] for fs in feats]
+
+
+def autocast_context(cfg: "TrainConfig", device: str) -> Any:
+    """A fresh context manager for the forward passes: bfloat16 autocast for ``autocast: "bf16"``."""
+    if cfg.autocast == "bf16":
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def generator_gan_losses(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                         amp: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Adversarial and feature-matching losses of the generator's step.
 
     They need the discriminators' gradient with respect to ``fake`` only: the discriminators' own weight
@@ -199,14 +218,19 @@ def generator_gan_losses(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor
     audio's features are fixed targets. So the real features are computed without autograd and the fake
     pass runs through the plain module (under DDP: no all-reduce) with the weights excluded from
     autograd — the same losses and generator gradients as one pass over ``cat([real, fake])`` at about
-    half that pass's cost (``benchmarks/train_speed.py``)."""
-    with torch.no_grad():
+    half that pass's cost (``benchmarks/train_speed.py``). ``amp``: a function giving the autocast context
+    of the passes (:func:`autocast_context`); the losses are computed in float32."""
+    amp = amp or contextlib.nullcontext
+    with torch.no_grad(), amp():
         _, real_feats = disc(real)
     disc.requires_grad_(False)
     try:
-        fake_scores, fake_feats = disc(fake)
+        with amp():
+            fake_scores, fake_feats = disc(fake)
     finally:
         disc.requires_grad_(True)
+    fake_scores, fake_feats = _float_outputs(fake_scores, fake_feats)
+    real_feats = _float_outputs([], real_feats)[1]
     return generator_loss(fake_scores), feature_matching_loss(real_feats, fake_feats)
 
 
@@ -221,6 +245,9 @@ def _dist_info() -> tuple[int, int]:
 def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[str, Any]:
     if cfg.phase not in ("joint", "reasoning"):
         raise ValueError(f"phase must be 'joint' or 'reasoning', not {cfg.phase!r}")
+    if cfg.autocast not in ("", "bf16"):
+        raise ValueError(f"autocast must be '' (float32) or 'bf16', not {cfg.autocast!r}")
+    amp = functools.partial(autocast_context, cfg, device)
     rank, world = _dist_info()
     torch.set_num_threads(cfg.threads)
     if device.startswith("cuda"):
@@ -383,7 +410,11 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
                 text_args = text_args + encode_transcripts(transcripts)
             if cfg.recon0_ctc_weight > 0 and not reasoning_phase:
                 extra["recon0_ctc"] = True
-        y_hat, losses = ddp_model(wav, n_q, *text_args, **extra)
+        with amp():
+            y_hat, losses = ddp_model(wav, n_q, *text_args, **extra)
+        if cfg.autocast:
+            y_hat = y_hat.float() if y_hat is not None else None
+            losses = {k: v.float() for k, v in losses.items()}
         use_gan = step >= cfg.gan_start and not reasoning_phase
         real, fake = wav, y_hat
         if use_gan and cfg.disc_crop_seconds > 0:
@@ -391,7 +422,9 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             o = random.randint(0, wav.shape[1] - n)
             real, fake = wav[:, o:o + n], y_hat[:, o:o + n]
         if use_gan:
-            scores, _ = ddp_disc(torch.cat([real, fake.detach()]))
+            with amp():
+                scores, _ = ddp_disc(torch.cat([real, fake.detach()]))
+            scores = [sc.float() for sc in scores]
             b = wav.shape[0]
             d_loss = discriminator_loss([s[:b] for s in scores], [s[b:] for s in scores])
             d_opt.zero_grad(set_to_none=True)
@@ -422,7 +455,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         if "reasoning_mel" in losses:
             total = total + cfg.reasoning_mel_weight * losses["reasoning_mel"]
         if use_gan:
-            l_adv, l_fm = generator_gan_losses(disc, real, fake)
+            l_adv, l_fm = generator_gan_losses(disc, real, fake, amp)
             total = total + cfg.adv_weight * l_adv + cfg.fm_weight * l_fm
             losses["adv"], losses["fm"] = l_adv.detach(), l_fm.detach()
         losses["mel"] = l_mel.detach()
