@@ -9,6 +9,7 @@ temporary folder except ``--json``.
 
     python benchmarks/train_speed.py --minutes 3
     python benchmarks/train_speed.py --nproc 2 --json benchmarks/results/train_speed_ddp2.json
+    python benchmarks/train_speed.py --nproc 2 --set autocast=bf16   # a recipe field changed for the run
 
 Needs the training corpus (``python -m reasoningcodec.data build data/corpus``) and the recipe's
 ``init_from`` checkpoint (``checkpoints/codec_v1`` is in the repository). Run it on an otherwise idle
@@ -43,8 +44,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run(recipe: Path, minutes: float, nproc: int, threads: int, skip: int) -> dict:
+def parse_overrides(items: list[str]) -> dict:
+    """``KEY=VALUE`` pairs → dict; VALUE is read as JSON when it parses (numbers, lists), else a string."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def run(recipe: Path, minutes: float, nproc: int, threads: int, skip: int, overrides: dict | None = None) -> dict:
     cfg = json.loads(recipe.read_text())
+    cfg.update(overrides or {})
     with tempfile.TemporaryDirectory(prefix="rc-train-speed-") as tmp:
         cfg.update(out_dir=str(Path(tmp) / "run"), max_minutes=minutes, log_every=1, val_every=10 ** 9,
                    ckpt_minutes=10 ** 6, threads=threads, steps=10 ** 9)
@@ -68,7 +84,7 @@ def run(recipe: Path, minutes: float, nproc: int, threads: int, skip: int) -> di
     sps = np.array([float(r["sec_per_step"]) for r in rows[skip:]])
     audio_per_step = cfg["batch_size"] * cfg["segment_seconds"] * nproc
     return {
-        "recipe": str(recipe), "nproc": nproc, "threads_per_process": threads,
+        "recipe": str(recipe), "overrides": overrides or {}, "nproc": nproc, "threads_per_process": threads,
         "batch": f"{nproc} x {cfg['batch_size']} x {cfg['segment_seconds']} s" if nproc > 1
         else f"{cfg['batch_size']} x {cfg['segment_seconds']} s",
         "steps_timed": int(len(sps)), "steps_skipped": skip,
@@ -89,11 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nproc", type=int, default=1, help="DDP processes (default 1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     p.add_argument("--skip", type=int, default=5, help="first steps left out of the timing (default 5)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a recipe field for this run (repeatable), e.g. autocast=bf16 or batch_size=16")
     p.add_argument("--json", type=Path, help="also write the result here")
     a = p.parse_args(argv)
     if not a.recipe.is_file():
         raise SystemExit(f"no recipe at {a.recipe}")
-    r = run(a.recipe, a.minutes, a.nproc, a.threads, a.skip)
+    r = run(a.recipe, a.minutes, a.nproc, a.threads, a.skip, parse_overrides(a.overrides))
     print(json.dumps(r, indent=2))
     print(f"{r['batch']}: {r['sec_per_step_median']} s/step (median of {r['steps_timed']}), "
           f"{r['audio_s_per_s_median']} s of audio per second")

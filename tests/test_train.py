@@ -511,6 +511,14 @@ def test_train_speed_benchmark(tmp_path, corpus):
     assert r["steps_timed"] >= 2 and r["sec_per_step_median"] > 0
     assert r["audio_s_per_s_median"] == pytest.approx(2 * 0.4 / r["sec_per_step_median"], rel=0.01)
     assert not (tmp_path / "run").exists()  # it trained in its own temporary folder
+    assert mod.parse_overrides(["autocast=bf16", "batch_size=3", "lr=1e-4"]) == {
+        "autocast": "bf16", "batch_size": 3, "lr": 1e-4}
+    r = mod.run(recipe(tmp_path, corpus, 10), minutes=0.1, nproc=1, threads=1, skip=1,
+                overrides={"autocast": "bf16", "batch_size": 3})
+    assert r["overrides"] == {"autocast": "bf16", "batch_size": 3}
+    assert r["audio_s_per_s_median"] == pytest.approx(3 * 0.4 / r["sec_per_step_median"], rel=0.01)
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        mod.parse_overrides(["autocast"])
     with pytest.raises(SystemExit, match="training failed"):
         bad = tmp_path / "bad.json"
         bad.write_text(json.dumps({"corpus": str(tmp_path / "missing"), "batch_size": 2, "segment_seconds": 0.4}))
