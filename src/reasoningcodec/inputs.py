@@ -31,18 +31,7 @@ def prepare_audio(wav: Any, model_rate: int, device: torch.device, sample_rate: 
         if sample_rate is not None and int(sample_rate) != sr:
             raise AudioError(f"sample_rate={sample_rate} given but {wav} is at {sr} Hz")
         wav, sample_rate = data[None], sr
-    if isinstance(wav, np.ndarray):
-        if wav.dtype.kind not in "fiu":
-            raise AudioError(f"audio array must be numeric, got dtype {wav.dtype}")
-        if wav.dtype.kind in "iu":
-            wav = wav.astype(np.float32) / float(np.iinfo(wav.dtype).max + 1)
-        wav = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
-    if not isinstance(wav, torch.Tensor):
-        raise AudioError(f"expected a path, numpy array or torch tensor, got {type(wav).__name__}")
-    if not (wav.is_floating_point() or wav.dtype in (torch.int16, torch.int32)):
-        raise AudioError(f"audio tensor must be floating point or int16/int32, got {wav.dtype}")
-    if not wav.is_floating_point():
-        wav = wav.float() / (32768.0 if wav.dtype == torch.int16 else 2147483648.0)
+    wav = _as_float_tensor(wav, "", "a path, numpy array or torch tensor")
     if wav.dim() == 1:
         wav = wav[None]
     elif wav.dim() == 3:
@@ -78,25 +67,31 @@ def prepare_audio(wav: Any, model_rate: int, device: torch.device, sample_rate: 
     return wav.to(device), lens
 
 
+def _as_float_tensor(x: Any, prefix: str, expected: str) -> torch.Tensor:
+    """A numeric array or tensor → float tensor (integer PCM scaled to [-1, 1)); ``prefix`` starts each
+    error message, ``expected`` names what was accepted."""
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind not in "fiu":
+            raise AudioError(f"{prefix}audio array must be numeric, got dtype {x.dtype}")
+        if x.dtype.kind in "iu":
+            x = x.astype(np.float32) / float(np.iinfo(x.dtype).max + 1)
+        x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    if not isinstance(x, torch.Tensor):
+        raise AudioError(f"{prefix}expected {expected}, got {type(x).__name__}")
+    if not (x.is_floating_point() or x.dtype in (torch.int16, torch.int32)):
+        raise AudioError(f"{prefix}audio tensor must be floating point or int16/int32, got {x.dtype}")
+    if not x.is_floating_point():
+        x = x.float() / (32768.0 if x.dtype == torch.int16 else 2147483648.0)
+    return x
+
+
 def _pad_clips(clips: list | tuple) -> tuple[torch.Tensor, list[int]]:
     """A list of mono ``[T]`` or multi-channel ``[C, T]`` clips → ``([B, T_max], lengths)``."""
     if not clips:
         raise AudioError("the list of clips is empty")
     mono = []
     for i, c in enumerate(clips):
-        if isinstance(c, np.ndarray):
-            if c.dtype.kind not in "fiu":
-                raise AudioError(f"clip {i}: audio array must be numeric, got dtype {c.dtype}")
-            if c.dtype.kind in "iu":
-                c = c.astype(np.float32) / float(np.iinfo(c.dtype).max + 1)
-            c = torch.from_numpy(np.ascontiguousarray(c, dtype=np.float32))
-        elif isinstance(c, torch.Tensor):
-            if not (c.is_floating_point() or c.dtype in (torch.int16, torch.int32)):
-                raise AudioError(f"clip {i}: audio tensor must be floating point or int16/int32, got {c.dtype}")
-            if not c.is_floating_point():
-                c = c.float() / (32768.0 if c.dtype == torch.int16 else 2147483648.0)
-        else:
-            raise AudioError(f"clip {i}: expected a numpy array or torch tensor, got {type(c).__name__}")
+        c = _as_float_tensor(c, f"clip {i}: ", "a numpy array or torch tensor")
         if c.dim() == 2:
             if c.shape[0] == 0:
                 raise AudioError(f"clip {i} has 0 channels")
