@@ -53,8 +53,12 @@ import json, sys
 
 new, old = (json.load(open(p)) for p in sys.argv[1:3])
 print(f"eval set, ours@k8: {new['meta'].get('ours_model_id')} (shipped {old['meta'].get('ours_model_id')} in brackets)")
+def ours_k8(codecs):  # "ours@k8" (auto coding) or "ours@k8-packed": the same codes, so the same quality
+    return next((v for k, v in codecs.items() if k.split("-")[0] == "ours@k8"), {})
+
+
 for cat, codecs in new["summary"].items():
-    n, o = codecs.get("ours@k8", {}), old["summary"].get(cat, {}).get("ours@k8", {})
+    n, o = ours_k8(codecs), ours_k8(old["summary"].get(cat, {}))
     cells = [f"{m} {n[m]:.3f}" + (f" ({o[m]:.3f})" if o.get(m) is not None else "")
              for m in ("pesq_wb", "stoi", "visqol", "mel_distance") if n.get(m) is not None]
     print(f"  {cat:7s} " + ", ".join(cells))
