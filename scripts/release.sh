@@ -3,8 +3,8 @@
 #
 #   bash scripts/release.sh gate [RUN_DIR]
 #       Copies RUN_DIR/last/codec (default runs/codec_v1_joint_slow) to runs/release/codec and scores it
-#       beside the installed default: held-out training-source clips (scripts/heldout_eval.py, ~1 min)
-#       and our codec alone on the eval set (benchmarks/reconstruction.py, ~6 min). Nothing is changed.
+#       beside the installed default: held-out training-source clips (scripts/heldout_eval.py)
+#       and our codec alone on the eval set (benchmarks/reconstruction.py); ~1.5 min in all. Nothing is changed.
 #   bash scripts/release.sh ship MODEL_ID
 #       Makes runs/release/codec the default as MODEL_ID (fp16 + entropy tables), keeps the previous
 #       default's eval tables as benchmarks/results/reconstruction_<old id>.*, re-tokenizes data/lm,
