@@ -55,12 +55,12 @@ def features(codec: rc.ReasoningCodec, clips: list[np.ndarray], sr: int) -> list
     """Frame sequences ``{name: [frames, dim]}`` of each clip (see the module docstring). The clips are
     encoded as one padded batch, which gives each clip's codes exactly as encoding it alone."""
     out = []
+    wavs = [rc.audio.resample(x, sr, codec.sample_rate) for x in clips]  # once, for the codes and the log-mel
     with torch.no_grad():
-        batch = codec.encode([torch.from_numpy(x) for x in clips], sample_rate=sr)
-        for x, codes in zip(clips, codec.split(batch)):
+        batch = codec.encode([torch.from_numpy(w) for w in wavs])
+        for wav, codes in zip(wavs, codec.split(batch)):
             r = codec.reasoning_vq.decode(codes.reasoning)[0]  # [Tr, Dr]
             q = codec.recon_vq.decode(codes.recon)[0]  # [Tq, Dq]
-            wav = rc.audio.resample(x, sr, codec.sample_rate)
             pad = -len(wav) % codec.config.stem_hop
             mel, _ = codec.mel(torch.from_numpy(np.pad(wav, (0, pad)))[None].to(codec.device))
             out.append({"reasoning": r.float().cpu().numpy(), "recon": q.float().cpu().numpy(),

@@ -230,7 +230,7 @@ def generator_gan_losses(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor
     finally:
         disc.requires_grad_(True)
     fake_scores, fake_feats = _float_outputs(fake_scores, fake_feats)
-    real_feats = _float_outputs([], real_feats)[1]
+    real_feats = [[f.float() for f in fs] for fs in real_feats]
     return generator_loss(fake_scores), feature_matching_loss(real_feats, fake_feats)
 
 
