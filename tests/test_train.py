@@ -525,6 +525,21 @@ def test_train_speed_benchmark(tmp_path, corpus):
         mod.run(bad, minutes=0.05, nproc=1, threads=1, skip=1)
 
 
+def _with_val_clips(corpus: Path, dest: Path, n: int = 3) -> Path:
+    """A copy of the tiny corpus with its first ``n`` clips moved to the val split."""
+    import shutil
+
+    shutil.copytree(corpus, dest)
+    lines = (dest / "manifest.tsv").read_text(encoding="utf-8").splitlines()
+    col = lines[0].split("\t").index("split")
+    for i in range(1, n + 1):
+        cells = lines[i].split("\t")
+        cells[col] = "val"
+        lines[i] = "\t".join(cells)
+    (dest / "manifest.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return dest
+
+
 def test_heldout_eval_script(tmp_path, corpus):
     """scripts/heldout_eval.py scores codec folders (and Opus, when installed) on the corpus' val split."""
     import importlib.util
@@ -537,16 +552,7 @@ def test_heldout_eval_script(tmp_path, corpus):
     he = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(he)
     ReasoningCodec(CodecConfig(**TINY)).save_pretrained(tmp_path / "tiny")
-    held = tmp_path / "corpus"  # the tiny corpus with its first 3 clips moved to the val split
-    shutil.copytree(corpus, held)
-    lines = (held / "manifest.tsv").read_text(encoding="utf-8").splitlines()
-    col = lines[0].split("\t").index("split")
-    for i in range(1, 4):
-        cells = lines[i].split("\t")
-        cells[col] = "val"
-        lines[i] = "\t".join(cells)
-    (held / "manifest.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    corpus = held
+    corpus = _with_val_clips(corpus, tmp_path / "corpus")
     opus = ["--opus", "6"] if shutil.which("opusenc") and shutil.which("opusdec") else []
     out = tmp_path / "rows.json"
     assert he.main([str(tmp_path / "tiny"), "--corpus", str(corpus), "--val-clips", "2", "--speech-clips", "2",
@@ -557,3 +563,57 @@ def test_heldout_eval_script(tmp_path, corpus):
     if opus:  # a real codec at 6 kbit/s beats an untrained one on the same clips
         assert rows[1]["model"] == "opus@6kbps" and rows[1]["val_mel"] is None and rows[1]["speech_clips"] == 2
         assert rows[1]["stoi"] > rows[0]["stoi"] and rows[1]["pesq_wb"] > rows[0]["pesq_wb"]
+
+
+def test_learning_curve_script(tmp_path, corpus, monkeypatch):
+    """scripts/learning_curve.py scores each committed version of a checkpoint, skips versions of another
+    architecture, and fits each speech metric against log2(hours of audio)."""
+    import importlib.util
+
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    from reasoningcodec import CodecConfig, ReasoningCodec
+
+    spec = importlib.util.spec_from_file_location(
+        "learning_curve", Path(__file__).resolve().parents[1] / "scripts" / "learning_curve.py")
+    lc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lc)
+
+    # the fit: a metric that rises exactly 0.1 per doubling reaches 1.5 at 2 ** 10 hours
+    rows = [{"audio_hours": h, "pesq_wb": 0.5 + 0.1 * np.log2(h), "stoi": 0.9, "step": i}
+            for i, h in enumerate((4, 16, 64))]
+    f = lc.fit(rows, "pesq_wb")
+    assert f["per_doubling"] == pytest.approx(0.1, abs=1e-4) and f["rms_residual"] < 1e-4
+    assert lc.hours_for(f, 1.5) == pytest.approx(1024, rel=1e-3)
+    assert lc.hours_for(lc.fit(rows, "stoi"), 0.95) is None  # a flat metric never gets there
+
+    corpus = _with_val_clips(corpus, tmp_path / "corpus")
+    repo = tmp_path / "repo"
+    ck = repo / "checkpoints" / "c"
+    ck.mkdir(parents=True)
+    monkeypatch.chdir(repo)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid"]
+    subprocess.run(["git", "init", "-q"], check=True)
+    for step, hours in ((10, 1.0), (20, 2.0), (30, 4.0)):
+        torch.manual_seed(step)
+        codec = ReasoningCodec(CodecConfig(**TINY))
+        tensors = {f"codec.{k}": v.half() if v.is_floating_point() else v for k, v in codec.state_dict().items()}
+        if step == 20:  # a version of another architecture: skipped with a message, not half-loaded
+            tensors = {k: v for k, v in tensors.items() if not k.startswith("codec.dec.")}
+        save_file(tensors, str(ck / "modules.safetensors"))
+        (ck / "state.json").write_text(json.dumps({"step": step, "audio_seconds": hours * 3600,
+                                                   "config": {"codec": TINY}}))
+        subprocess.run(["git", "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", f"step {step}"], check=True)
+    assert len(lc.checkpoint_commits("checkpoints/c")) == 3
+    out = tmp_path / "curve.json"
+    png = tmp_path / "curve.png"
+    assert lc.main(["--checkpoint", "checkpoints/c", "--corpus", str(corpus), "--val-clips", "2",
+                    "--speech-clips", "2", "--json", str(out), "--plot", str(png)]) == 0
+    got = json.loads(out.read_text())
+    assert [(r["step"], r["audio_hours"]) for r in got["rows"]] == [(10, 1.0), (30, 4.0)]
+    assert all(0 < r["val_mel"] < 100 and 1 <= r["pesq_wb"] <= 4.7 for r in got["rows"])
+    assert "fit" not in got  # two points are too few to fit
+    assert png.stat().st_size > 0
