@@ -7,7 +7,8 @@ clips of the training sources. Beside the step and the hours of audio the run ha
 checkpoint's ``state.json``), a least-squares line of each speech metric against log2(hours of audio),
 over the commits from ``--fit-from-step`` on, says how much each doubling of the training audio has
 bought, and — if that rate held, which is an extrapolation and nothing more — how many hours of audio
-``--target-pesq`` / ``--target-stoi`` would take.
+``--target-pesq`` / ``--target-stoi`` would take; the same against log2(steps) beside it (steps of
+different batch sizes count alike there).
 
     python scripts/learning_curve.py --json benchmarks/results/learning_curve.json
     python scripts/learning_curve.py --commits 4176e9b d371bce   # just these
@@ -57,17 +58,18 @@ def codec_at(commit: str, checkpoint: str, dest: Path) -> dict:
     return state
 
 
-def fit(rows: list[dict], key: str) -> dict:
-    """``key`` ≈ a + b·log2(hours) by least squares."""
-    x = np.log2([r["audio_hours"] for r in rows])
+def fit(rows: list[dict], key: str, x_key: str = "audio_hours") -> dict:
+    """``key`` ≈ a + b·log2(``x_key``) by least squares."""
+    x = np.log2([r[x_key] for r in rows])
     y = np.array([r[key] for r in rows])
     b, a = np.polyfit(x, y, 1)
     resid = y - (a + b * x)
-    return {"per_doubling": round(float(b), 4), "intercept": round(float(a), 4),
+    return {"x": x_key, "per_doubling": round(float(b), 4), "intercept": round(float(a), 4),
             "rms_residual": round(float(np.sqrt(np.mean(resid ** 2))), 4), "points": len(rows)}
 
 
-def hours_for(f: dict, target: float) -> float | None:
+def x_for(f: dict, target: float) -> float | None:
+    """Where the fitted line reaches ``target`` (hours or steps, as fitted); None if it never does."""
     if f["per_doubling"] <= 0:
         return None
     return round(2 ** ((target - f["intercept"]) / f["per_doubling"]), 0)
@@ -102,6 +104,26 @@ def plot(out: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def score_commits(a: argparse.Namespace) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for c in a.commits or checkpoint_commits(a.checkpoint):
+            d = Path(tmp) / c
+            try:
+                state = codec_at(c, a.checkpoint, d)
+            except (RuntimeError, KeyError, subprocess.CalledProcessError) as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                print(f"{c[:9]}: skipped ({first[:160]})", flush=True)
+                continue
+            t = time.time()
+            r = score(d, a.corpus, a.val_clips, a.speech_clips, a.max_seconds, a.seed)
+            r.update(model=a.checkpoint, commit=c[:9], step=state["step"],
+                     audio_hours=round(state["audio_seconds"] / 3600, 1), seconds=round(time.time() - t, 1))
+            rows.append(r)
+            print(json.dumps(r), flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", default="checkpoints/codec_v1")
@@ -118,32 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target-label", default="target", help="legend text for the targets' lines")
     p.add_argument("--json", type=Path)
     p.add_argument("--plot", type=Path, help="write a PNG of the curve and its fit")
-    p.add_argument("--from-json", type=Path, help="do not score: re-fit and plot the rows of this file")
+    p.add_argument("--from-json", type=Path, help="do not score: take the rows of this file (a --json output) and fit them again")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    if a.from_json:
-        out = json.loads(a.from_json.read_text())
-        if a.plot:
-            plot(out, a.plot)
-        print(json.dumps(out.get("fit", {})))
-        return 0
-    commits = a.commits or checkpoint_commits(a.checkpoint)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for c in commits:
-            d = Path(tmp) / c
-            try:
-                state = codec_at(c, a.checkpoint, d)
-            except (RuntimeError, KeyError, subprocess.CalledProcessError) as e:
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                print(f"{c[:9]}: skipped ({first[:160]})", flush=True)
-                continue
-            t = time.time()
-            r = score(d, a.corpus, a.val_clips, a.speech_clips, a.max_seconds, a.seed)
-            r.update(model=a.checkpoint, commit=c[:9], step=state["step"],
-                     audio_hours=round(state["audio_seconds"] / 3600, 1), seconds=round(time.time() - t, 1))
-            rows.append(r)
-            print(json.dumps(r), flush=True)
+    rows = json.loads(a.from_json.read_text())["rows"] if a.from_json else score_commits(a)
     rows.sort(key=lambda r: r["step"])
     out = {"rows": rows}
     fitted = [r for r in rows if r["step"] >= a.fit_from_step]
@@ -151,10 +151,13 @@ def main(argv: list[str] | None = None) -> int:
         out["fit"] = {"from_step": a.fit_from_step, "target_label": a.target_label}
         for key, target in (("pesq_wb", a.target_pesq), ("stoi", a.target_stoi)):
             f = fit(fitted, key)
+            by_steps = fit(fitted, key, "step")
             if target is not None:
                 f["target"] = target
-                f["hours_to_target"] = hours_for(f, target)
+                f["hours_to_target"] = x_for(f, target)
+                by_steps["steps_to_target"] = x_for(by_steps, target)
             out["fit"][key] = f
+            out["fit"][f"{key}_by_steps"] = by_steps
         print(json.dumps(out["fit"]), flush=True)
     if a.json:
         a.json.write_text(json.dumps(out, indent=2) + "\n")

@@ -586,8 +586,8 @@ def test_learning_curve_script(tmp_path, corpus, monkeypatch):
             for i, h in enumerate((4, 16, 64))]
     f = lc.fit(rows, "pesq_wb")
     assert f["per_doubling"] == pytest.approx(0.1, abs=1e-4) and f["rms_residual"] < 1e-4
-    assert lc.hours_for(f, 1.5) == pytest.approx(1024, rel=1e-3)
-    assert lc.hours_for(lc.fit(rows, "stoi"), 0.95) is None  # a flat metric never gets there
+    assert lc.x_for(f, 1.5) == pytest.approx(1024, rel=1e-3)
+    assert lc.x_for(lc.fit(rows, "stoi"), 0.95) is None  # a flat metric never gets there
 
     corpus = _with_val_clips(corpus, tmp_path / "corpus")
     repo = tmp_path / "repo"
