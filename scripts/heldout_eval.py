@@ -94,15 +94,20 @@ def score_opus(kbps: float, corpus: Path, n_speech: int, max_seconds: float, see
             "val_clips": 0, "speech_clips": speech["speech_clips"]}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("models", nargs="+", type=Path, help="codec folders (ReasoningCodec.from_pretrained)")
+def add_clip_args(p: argparse.ArgumentParser) -> None:
+    """The options that choose the held-out clips (shared with ``learning_curve.py``)."""
     p.add_argument("--corpus", type=Path, default=Path("data/corpus"))
     p.add_argument("--val-clips", type=int, default=128)
     p.add_argument("--speech-clips", type=int, default=60)
     p.add_argument("--max-seconds", type=float, default=6.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("models", nargs="+", type=Path, help="codec folders (ReasoningCodec.from_pretrained)")
+    add_clip_args(p)
     p.add_argument("--json", type=Path, help="also write the rows here")
     p.add_argument("--opus", type=float, action="append", default=[], metavar="KBPS",
                    help="also score Opus at KBPS on the same speech clips (repeatable; needs opus-tools)")

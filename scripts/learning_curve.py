@@ -30,7 +30,7 @@ import torch
 from safetensors.torch import load
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from heldout_eval import score  # noqa: E402
+from heldout_eval import add_clip_args, score  # noqa: E402
 
 from reasoningcodec import CodecConfig, ReasoningCodec  # noqa: E402
 from reasoningcodec.train.checkpoint import fold_ema  # noqa: E402
@@ -128,12 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", default="checkpoints/codec_v1")
     p.add_argument("--commits", nargs="*", help="only these commits (default: every one that changed it)")
-    p.add_argument("--corpus", type=Path, default=Path("data/corpus"))
-    p.add_argument("--val-clips", type=int, default=128)
-    p.add_argument("--speech-clips", type=int, default=60)
-    p.add_argument("--max-seconds", type=float, default=6.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
+    add_clip_args(p)
     p.add_argument("--fit-from-step", type=int, default=0, help="fit only commits at or after this step")
     p.add_argument("--target-pesq", type=float, help="e.g. Opus 6 kbit/s on the same clips")
     p.add_argument("--target-stoi", type=float)
