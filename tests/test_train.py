@@ -54,9 +54,23 @@ def test_train_steps_and_resume(tmp_path, corpus):
     cfg.steps = 5
     state = train(cfg, quiet=True)  # resumes from run/last
     assert state["step"] == 5
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert [r for r in log if r.startswith("step,")] == [log[0]]  # a resume appends rows, not a header
+    assert [int(r.split(",")[0]) for r in log[1:] if r.split(",")[1]] == [0, 1, 2, 3, 4]  # rows of both runs
     m = ReasoningCodec.from_pretrained(tmp_path / "run" / "last" / "codec")
     assert m.config.num_recon_codebooks == 2
     assert m.config.model_id == "run-s5"  # a snapshot names its run and step, not "untrained"
+    header = log[0]
+    older = [header.replace(",stft", "")] + log[1:]  # as if an older trainer, without that column, wrote it
+    (tmp_path / "run" / "log.csv").write_text("\n".join(older) + "\n")
+    cfg.steps = 6
+    train(cfg, quiet=True)
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert [r for r in log if r.startswith("step,")] == [older[0], header]  # columns changed: a new header
+    cfg.steps = 7
+    train(cfg, quiet=True)  # and the next resume goes on under that latest header
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert [r for r in log if r.startswith("step,")] == [older[0], header]
 
 
 def test_stft_loss():

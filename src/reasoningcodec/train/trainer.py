@@ -202,6 +202,16 @@ def _float_outputs(scores: list[torch.Tensor], feats: list[list[torch.Tensor]]
     return [s.float() for s in scores], [[f.float() for f in fs] for fs in feats]
 
 
+def _last_header(log_path: Path) -> list[str]:
+    """The column names of ``log.csv``'s latest header line (resumed runs append to the file)."""
+    header: list[str] = []
+    with open(log_path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("step,"):
+                header = line.rstrip("\r\n").split(",")
+    return header
+
+
 def autocast_context(cfg: "TrainConfig", device: str) -> Any:
     """A fresh context manager for the forward passes: bfloat16 autocast for ``autocast: "bf16"``."""
     if cfg.autocast == "bf16":
@@ -494,10 +504,8 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
                     "stft"]
             if writer is None:
                 writer = csv.DictWriter(log_f, fieldnames=keys + ["val_mel"], extrasaction="ignore")
-                if not new_log and log_path.read_text().splitlines()[0].count(",") != len(keys):
-                    log_f.write(",".join(keys + ["val_mel"]) + "\n")  # columns changed: new header
-                if new_log:
-                    writer.writeheader()
+                if new_log or _last_header(log_path) != keys + ["val_mel"]:
+                    writer.writeheader()  # a new log, or the columns changed since the file's latest header
             writer.writerow(row)
             log_f.flush()
             bar.set_postfix(mel=f"{float(l_mel.detach()):.3f}", text=f"{float(losses.get('text', torch.zeros(())).detach()):.2f}")
