@@ -9,7 +9,7 @@
 #       Makes runs/release/codec the default as MODEL_ID (fp16 + entropy tables), keeps the previous
 #       default's eval tables as benchmarks/results/reconstruction_<old id>.*, re-tokenizes data/lm,
 #       fine-tunes and installs uniaudio_lm on the new tokens and runs lm_tasks, beside
-#       benchmarks/run_all.py; then rebuilds benchmarks/RESULTS.md. About 50 min on 2 cores.
+#       benchmarks/run_all.py; then rebuilds benchmarks/RESULTS.md. About 41 min on 2 cores (rc-v6-s29200).
 #       EXPORT_CHECKPOINT=1 also overwrites checkpoints/codec_v1 from RUN_DIR/last (at most once a
 #       session: every overwrite stays in git history).
 #
