@@ -631,3 +631,41 @@ def test_learning_curve_script(tmp_path, corpus, monkeypatch):
     assert all(0 < r["val_mel"] < 100 and 1 <= r["pesq_wb"] <= 4.7 for r in got["rows"])
     assert "fit" not in got  # two points are too few to fit
     assert png.stat().st_size > 0
+
+
+def _loss_rows(log_path: Path, skip=("time", "cpu_s", "sec_per_step", "audio_s_per_s")) -> list[dict]:
+    import csv
+
+    with open(log_path, newline="") as f:
+        return [{k: v for k, v in r.items() if k not in skip} for r in csv.DictReader(f)]
+
+
+def test_two_runs_from_one_seed_log_identical_losses(tmp_path, corpus):
+    from reasoningcodec.train import TrainConfig, train
+
+    rows = []
+    for name in ("a", "b"):
+        cfg = TrainConfig.from_json(recipe(tmp_path, corpus, 4), out_dir=str(tmp_path / name))
+        train(cfg, quiet=True)
+        rows.append(_loss_rows(tmp_path / name / "log.csv"))
+    assert len(rows[0]) >= 4 and rows[0] == rows[1]
+    cfg = TrainConfig.from_json(recipe(tmp_path, corpus, 4), out_dir=str(tmp_path / "c"), seed=1)
+    train(cfg, quiet=True)
+    assert _loss_rows(tmp_path / "c" / "log.csv") != rows[0]  # the seed does choose the data
+
+
+def test_cpu_budget_snapshots_and_sparse_discriminator_steps(tmp_path, corpus):
+    from reasoningcodec import ReasoningCodec
+    from reasoningcodec.train import TrainConfig, train
+
+    cfg = TrainConfig.from_json(recipe(tmp_path, corpus, 1000), gan_start=0, disc_every=3,
+                                max_cpu_seconds=1e-9, snapshot_cpu_seconds=1e-9)
+    state = train(cfg, quiet=True)
+    assert state["step"] == 1 and state["cpu_seconds"] > 0  # stopped by the CPU budget after one step
+    snaps = sorted((tmp_path / "run" / "snap").iterdir())
+    assert len(snaps) == 1 and ReasoningCodec.from_pretrained(snaps[0]).config.model_id == "run-s1"
+    cfg = TrainConfig.from_json(recipe(tmp_path, corpus, 7), out_dir=str(tmp_path / "k"), gan_start=0,
+                                disc_every=3)
+    train(cfg, quiet=True)
+    disc = [r["disc"] for r in _loss_rows(tmp_path / "k" / "log.csv") if r["mel"]]
+    assert [bool(v) for v in disc] == [True, False, False, True, False, False, True]

@@ -94,6 +94,15 @@ class TrainConfig:
     val_every: int = 500
     val_clips: int = 16
     max_minutes: float = 0.0  # > 0: stop (and save) after this much wall-clock training time
+    # > 0: stop (and save) once this run's training loop has used this many process CPU-seconds in all
+    # (``state["cpu_seconds"]`` counts across resumes): the budget of an equal-compute experiment arm
+    max_cpu_seconds: float = 0.0
+    # > 0: save the validated codec to ``OUT/snap/cpu<N>`` each time ``cpu_seconds`` passes a multiple of
+    # this (the points of an experiment arm's curve, scored afterwards by ``scripts/arm_curve.py``)
+    snapshot_cpu_seconds: float = 0.0
+    # adversarial losses (discriminator update + generator adversarial/feature-matching terms) only on
+    # every k-th step after ``gan_start``: the discriminators cost more per step than the codec
+    disc_every: int = 1
     # > 0: keep an exponential moving average of the codec weights (e.g. 0.999); validation, ``best`` and
     # ``last/codec`` (what gets exported) then use the average, the raw weights keep training
     ema_decay: float = 0.0
@@ -264,7 +273,6 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(cfg.seed + rank)
-    rng = np.random.default_rng(cfg.seed + 1000 * rank + int(time.time()))
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     last = out / "last"
@@ -277,7 +285,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
     disc = disc.to(device)
     g_opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.8, 0.99), weight_decay=0.0)
     d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.8, 0.99), weight_decay=0.0)
-    state = {"step": 0, "audio_seconds": 0.0, "train_seconds": 0.0, "best_val": None}
+    state = {"step": 0, "audio_seconds": 0.0, "train_seconds": 0.0, "cpu_seconds": 0.0, "best_val": None}
     fresh_opt_step = 0  # re-warm the learning rate when the optimizer state is new
     modules = {"codec": codec, "text_head": text_head, "disc": disc, "aux": model.reasoning_mel, "ctc": model.ctc,
                "distill": model.distill, "recon0_ctc": model.recon0_ctc}
@@ -302,6 +310,13 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             prev = json.loads((init / "state.json").read_text())
             state.update({k: prev[k] for k in ("step", "audio_seconds", "train_seconds") if k in prev})
         fresh_opt_step = state["step"]
+
+    # every random choice of the loop comes from these two generators, seeded from the recipe's seed, the
+    # rank and the step the run starts at: two runs of one recipe from one checkpoint see the same data
+    # and make the same choices (``torch.manual_seed`` above covers dropout and the like)
+    rng, prng = _loop_generators(cfg.seed, rank, int(state["step"]))
+    cpu_start = float(state.get("cpu_seconds", 0.0))  # this run's CPU time before this process
+    proc_t0 = time.process_time()
 
     ema: ReasoningCodec | None = None
     if cfg.ema_decay > 0:
@@ -395,6 +410,8 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         lr_scale = min(1.0, (step - fresh_opt_step + 1) / cfg.warmup_steps)
         if cfg.max_minutes and time.time() - t_start > cfg.max_minutes * 60:
             break
+        if cfg.max_cpu_seconds and state["cpu_seconds"] >= cfg.max_cpu_seconds:
+            break
         for g in g_opt.param_groups:
             g["lr"] = cfg.lr * lr_scale
         extra: dict[str, Any] = {}
@@ -409,8 +426,8 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             with torch.no_grad():
                 extra["latent_target"] = frozen_codec.encode_frames(wav, None, None)[0].recon_pre
         n_q = None
-        if not reasoning_phase and random.random() < cfg.quantizer_dropout:
-            n_q = random.randint(1, codec_cfg.num_recon_codebooks)
+        if not reasoning_phase and prng.random() < cfg.quantizer_dropout:
+            n_q = prng.randint(1, codec_cfg.num_recon_codebooks)
         text_args: tuple = ()
         if cfg.align_every and step % cfg.align_every == 0 and text_sampler.sources:
             tw, tl, texts, transcripts = text_batch(store, text_sampler, cfg.align_batch, codec_cfg.reasoning_hop,
@@ -425,11 +442,11 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         if cfg.autocast:
             y_hat = y_hat.float() if y_hat is not None else None
             losses = {k: v.float() for k, v in losses.items()}
-        use_gan = step >= cfg.gan_start and not reasoning_phase
+        use_gan = step >= cfg.gan_start and not reasoning_phase and (step - cfg.gan_start) % max(1, cfg.disc_every) == 0
         real, fake = wav, y_hat
         if use_gan and cfg.disc_crop_seconds > 0:
             n = min(wav.shape[1], int(cfg.disc_crop_seconds * codec_cfg.sample_rate))
-            o = random.randint(0, wav.shape[1] - n)
+            o = prng.randint(0, wav.shape[1] - n)
             real, fake = wav[:, o:o + n], y_hat[:, o:o + n]
         if use_gan:
             with amp():
@@ -491,14 +508,17 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         state["step"] = step + 1
         state["audio_seconds"] += wav.numel() * world / codec_cfg.sample_rate
         state["train_seconds"] += dt
+        cpu_before = state["cpu_seconds"]
+        state["cpu_seconds"] = cpu_start + time.process_time() - proc_t0
         bar.update(1)
         if rank == 0 and (step % cfg.log_every == 0):
-            row = {"step": step, "time": round(time.time() - t_start, 1), "audio_h": round(state["audio_seconds"] / 3600, 3),
+            row = {"step": step, "time": round(time.time() - t_start, 1), "cpu_s": round(state["cpu_seconds"], 1),
+                   "audio_h": round(state["audio_seconds"] / 3600, 3),
                    "sec_per_step": round(dt, 3), "audio_s_per_s": round(wav.numel() * world / codec_cfg.sample_rate / dt, 2),
                    "gnorm": round(float(gnorm), 3), "total": round(float(total.detach()), 4)}
             row.update({k: round(float(v.detach()), 4) for k, v in losses.items()})
             row.update({f"revived_{k}": v for k, v in reviver.revived.items()})
-            keys = ["step", "time", "audio_h", "sec_per_step", "audio_s_per_s", "gnorm", "total", "mel", "adv", "fm",
+            keys = ["step", "time", "cpu_s", "audio_h", "sec_per_step", "audio_s_per_s", "gnorm", "total", "mel", "adv", "fm",
                     "disc", "text", "recon_commit", "recon_codebook", "reasoning_commit", "reasoning_codebook",
                     "reasoning_mel", "ctc", "recon0_ctc", "distill", "preserve", "revived_reasoning", "revived_recon",
                     "stft"]
@@ -518,6 +538,13 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
                 state["best_val"] = v
                 _save_codec(shown, out / "best", f"{out.name}-s{state['step']}")
             model.train()
+        every = cfg.snapshot_cpu_seconds
+        if rank == 0 and every > 0 and int(state["cpu_seconds"] // every) > int(cpu_before // every):
+            mark = int(state["cpu_seconds"] // every * every)
+            _save_codec(shown, out / "snap" / f"cpu{mark}", f"{out.name}-s{state['step']}")
+            ckpt.save_json(out / "snap" / f"cpu{mark}" / "train_state.json",
+                           {k: state[k] for k in ("step", "audio_seconds", "train_seconds", "cpu_seconds")})
+            model.train()
         if rank == 0 and (time.time() - last_ckpt > cfg.ckpt_minutes * 60 or state["step"] >= cfg.steps):
             _save(last, modules, g_opt, d_opt, state, cfg)
             last_ckpt = time.time()
@@ -527,6 +554,13 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
     if world > 1:
         dist.barrier()
     return state
+
+
+def _loop_generators(seed: int, rank: int, step: int) -> tuple[np.random.Generator, random.Random]:
+    """The training loop's random generators (numpy: crops and gains; Python: quantiser dropout and
+    discriminator crops), a pure function of the recipe's seed, the rank and the starting step."""
+    key = [int(seed), int(rank), int(step)]
+    return np.random.default_rng(key), random.Random(f"{seed}/{rank}/{step}")
 
 
 def _has_prefix(path: Path, prefix: str) -> bool:
