@@ -22,10 +22,11 @@ import torch
 
 from . import audio as audio_io
 from .bitstream import CODING_ADAPTIVE, CODING_PACKED, CODING_RANS, RcChunk, RcHeader, RcReader, RcWriter
-from .errors import AudioError, BitstreamError
+from .errors import AudioError, BitstreamError, OptionError
 from .model import DecoderState
 
 BLOCK_SECONDS = 10.0
+MAX_CHUNK_SAMPLES = (1 << 32) - 1  # the header's chunk_samples is a u32
 
 
 @dataclass
@@ -33,7 +34,7 @@ class CompressOptions:
     """How to compress: codebooks kept, chunk length, coding mode, loudness normalisation."""
 
     recon_codebooks: int | None = None
-    chunk_seconds: float = 20.0
+    chunk_seconds: float = 20.0  # rounded to the nearest multiple of the token streams' common step (0.4 s)
     coding: str = "auto"  # "auto": each chunk rANS or bit-packed, whichever is smaller, when the model has
     # tables (coding mode 2), else bit-packed; "rans": every chunk rANS (mode 1); "packed": bit-packed (mode 0)
     normalize: bool = False
@@ -55,15 +56,51 @@ def decoder_context_frames(codec: Any) -> int:
     latent = c.dec_latent_blocks * (c.latent_kernel - 1)
     dec = math.ceil(c.dec_blocks * (c.dec_kernel - 1) / per)
     overlap = math.ceil((c.n_fft - c.hop_length) / c.recon_hop)
-    return latent + dec + overlap + 1
+    # a harmonic source is fixed by the frames since its latest restart: run through one
+    restart = math.ceil(c.harmonic_reset_frames / c.recon_stride) if c.harmonic_source else 0
+    return latent + dec + overlap + 1 + restart
 
 
-def _chunk_samples(codec: Any, seconds: float) -> int:
+def chunk_samples(codec: Any, seconds: float) -> int:
+    """``chunk_seconds`` → samples per chunk: the nearest whole multiple of the step both token streams
+    share (``lcm`` of the hops, 0.4 s for the default model), halves up.
+
+    Raises:
+        OptionError: ``seconds`` is not a number, below one step, or above what the format's 32-bit chunk
+            length holds.
+    """
     c = codec.config
     unit = math.lcm(c.recon_hop, c.reasoning_hop)
-    if not (seconds > 0 and math.isfinite(seconds)):
-        raise ValueError(f"chunk_seconds must be positive, got {seconds}")
-    return max(1, round(seconds * c.sample_rate / unit)) * unit
+    most = MAX_CHUNK_SAMPLES // unit * unit
+    step, top = unit / c.sample_rate, most / c.sample_rate
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float, np.integer, np.floating)):
+        raise OptionError(f"chunk_seconds must be a number of seconds, got {seconds!r}")
+    if not step <= seconds <= top:  # NaN fails too
+        raise OptionError(f"chunk_seconds must be between {step:g} and {top:.1f} s (a multiple of {step:g} s; "
+                          f"other values are rounded to the nearest), got {seconds}")
+    return min(most, math.floor(seconds * c.sample_rate / unit + 0.5) * unit)
+
+
+def sample_span(header: RcHeader, start: float = 0.0, duration: float | None = None) -> tuple[int, int]:
+    """``start``/``duration`` in seconds → samples ``[a, b)`` at the model rate inside the file.
+
+    Raises:
+        OptionError: ``start`` is not a finite time inside the file, or ``duration`` is not finite and > 0.
+    """
+    sr, n = header.sample_rate, header.num_samples
+    length = f"the file is {n / sr:.3f} s long"
+    if not _is_real(start) or not 0 <= start < n / sr:  # NaN and inf fail too
+        raise OptionError(f"start must be a time in seconds from 0 to below the end ({length}), got {start!r}")
+    a = min(int(round(start * sr)), n - 1)
+    if duration is None:
+        return a, n
+    if not _is_real(duration) or not 0 < duration < math.inf:
+        raise OptionError(f"duration must be a positive, finite number of seconds, got {duration!r}")
+    return a, min(n, a + max(1, int(round(duration * sr))))
+
+
+def _is_real(x: Any) -> bool:
+    return not isinstance(x, bool) and isinstance(x, (int, float, np.integer, np.floating))
 
 
 def _coding(codec: Any, mode: str) -> tuple[int, Any]:
@@ -71,7 +108,7 @@ def _coding(codec: Any, mode: str) -> tuple[int, Any]:
     if mode == "packed" or (mode == "auto" and tables is None):
         return CODING_PACKED, None
     if mode not in ("auto", "rans"):
-        raise ValueError(f"coding must be auto, rans or packed; got {mode!r}")
+        raise OptionError(f"coding must be auto, rans or packed; got {mode!r}")
     if tables is None:
         raise BitstreamError("entropy coding asked for, but this model ships no entropy tables")
     return (CODING_ADAPTIVE if mode == "auto" else CODING_RANS), tables
@@ -183,9 +220,9 @@ def compress_to(fileobj: BinaryIO, codec: Any, source: Any, sample_rate: int | N
     c = codec.config
     n_q = opts.recon_codebooks or c.num_recon_codebooks
     if not 1 <= n_q <= c.num_recon_codebooks:
-        raise ValueError(f"recon_codebooks must be in 1..{c.num_recon_codebooks}, got {n_q}")
+        raise OptionError(f"recon_codebooks must be in 1..{c.num_recon_codebooks}, got {n_q}")
     coding, tables = _coding(codec, opts.coding)
-    cs = _chunk_samples(codec, opts.chunk_seconds)
+    cs = chunk_samples(codec, opts.chunk_seconds)
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         meta = audio_io.info(path)
@@ -193,7 +230,7 @@ def compress_to(fileobj: BinaryIO, codec: Any, source: Any, sample_rate: int | N
         if meta.frames <= 0:
             raise AudioError(f"audio in {path} is empty (0 samples)")
         channels = int(meta.channels)
-        total = math.ceil(meta.frames * c.sample_rate / sr_in)
+        total = audio_io.resampled_length(meta.frames, sr_in, c.sample_rate)  # what encode(path) gives
         gain_db = _file_gain(path, opts)
         gain = 10 ** ((gain_db or 0.0) / 20)
         blocks = _blocks_from_file(path, sr_in, c.sample_rate, channels, total, gain, progress)
@@ -236,11 +273,29 @@ def open_reader(fileobj: BinaryIO, codec: Any) -> RcReader:
         raise BitstreamError(f"this file was written by model {h.model_id!r} (weights {h.weights_hash.hex()[:12]}), "
                              f"but the loaded model is {codec.config.model_id!r} "
                              f"(weights {codec.weights_hash().hex()[:12]}); pass the right --model")
-    c = codec.config
-    if (h.sample_rate, h.recon_codebook_size, h.reasoning_codebook_size) != (
-            c.sample_rate, c.recon_codebook_size, c.reasoning_codebook_size):
-        raise BitstreamError("file header does not match the model configuration")
+    _check_header_fits(h, codec)
     return reader
+
+
+def _check_header_fits(h: RcHeader, codec: Any) -> None:
+    """Header fields that must equal the model's (a file with the right weights hash can still lie)."""
+    c = codec.config
+    fields = {
+        "sample_rate": (h.sample_rate, c.sample_rate),
+        "reasoning_frame_rate": (h.reasoning_frame_rate, codec.reasoning_frame_rate),
+        "recon_frame_rate": (h.recon_frame_rate, codec.recon_frame_rate),
+        "reasoning_codebook_size": (h.reasoning_codebook_size, c.reasoning_codebook_size),
+        "recon_codebook_size": (h.recon_codebook_size, c.recon_codebook_size),
+        "num_reasoning_codebooks": (h.num_reasoning_codebooks, c.num_reasoning_codebooks),
+        "model_recon_codebooks": (h.model_recon_codebooks, c.num_recon_codebooks),
+    }
+    for name, (got, want) in fields.items():
+        if got != want:
+            raise BitstreamError(f"file header says {name}={got}, but the model has {want}")
+    unit = math.lcm(c.recon_hop, c.reasoning_hop)
+    if h.chunk_samples % unit:
+        raise BitstreamError(f"file header says chunk_samples={h.chunk_samples}, not a multiple of the model's "
+                             f"{unit}-sample frame step: its chunks would not cut the token streams cleanly")
 
 
 def decode_range(reader: RcReader, codec: Any, start: int = 0, end: int | None = None,
@@ -250,7 +305,8 @@ def decode_range(reader: RcReader, codec: Any, start: int = 0, end: int | None =
     c = codec.config
     end = h.num_samples if end is None else min(end, h.num_samples)
     if not 0 <= start < end:
-        raise ValueError(f"empty or invalid range: start={start}, end={end}, length={h.num_samples}")
+        raise OptionError(f"samples [{start}, {end}) are not a non-empty range inside the file's "
+                          f"{h.num_samples} samples")
     stats = stats if stats is not None else DecodeStats([], [])
     needed = reader.chunks_for_range(start, end)
     first = needed[0]
@@ -266,8 +322,9 @@ def decode_range(reader: RcReader, codec: Any, start: int = 0, end: int | None =
         recon = np.concatenate([t.recon for t in tails], axis=-1)
         n = min(need, recon.shape[-1])
         reasoning = None
+        j0 = tails[0].start_sample // c.recon_hop + recon.shape[-1] - n  # global index of the first warm frame
+        state = DecoderState(start_frame=j0)
         if codec.dec_film is not None:  # the warm frames' reasoning windows, and where both streams stand
-            j0 = tails[0].start_sample // c.recon_hop + recon.shape[-1] - n  # global index of the first warm frame
             k0 = codec.frame_window(j0)  # the window it is conditioned on
             w0 = tails[0].start_sample // c.reasoning_hop
             reasoning = np.concatenate([t.reasoning for t in tails], axis=-1)
@@ -275,7 +332,7 @@ def decode_range(reader: RcReader, codec: Any, start: int = 0, end: int | None =
                 stats.context_chunks.insert(0, j)
                 reasoning = np.concatenate([reader.read_chunk(j).reasoning[..., k0 - w0:], reasoning], axis=-1)
                 w0 = k0
-            state = DecoderState(recon_done=j0, win_start=w0, conditioned=True)
+            state = DecoderState(recon_done=j0, win_start=w0, conditioned=True, start_frame=j0)
             reasoning = torch.from_numpy(reasoning).to(codec.device)
         warm = torch.from_numpy(recon[..., -n:]).to(codec.device)
         with torch.no_grad():
@@ -317,8 +374,7 @@ def decompress(data: bytes, codec: Any = None, start: float = 0.0, duration: flo
     codec = _default(codec)
     reader = open_reader(io.BytesIO(data), codec)
     sr = reader.header.sample_rate
-    a = int(round(start * sr))
-    b = None if duration is None else a + int(round(duration * sr))
+    a, b = sample_span(reader.header, start, duration)
     y = np.concatenate(list(decode_range(reader, codec, a, b)), axis=1)
     g = reader.header.loudness_gain_db
     if g is not None and g != 0:

@@ -72,6 +72,15 @@ class CodecConfig:
     dec_blocks: int = 6
     dec_kernel: int = 7
     mlp_ratio: int = 3
+    # True: a harmonic source prior (``reasoningcodec.harmonic``): the decoder predicts F0 and voicing per
+    # STFT frame, renders a harmonic comb below ``harmonic_max_hz`` and adds its spectrum to the iSTFT head's
+    # through a predicted per-bin complex gain (zero-initialised). Tokens and bitstream are unchanged; the
+    # comb restarts every ``harmonic_reset_frames`` base frames so that seeking stays exact
+    harmonic_source: bool = False
+    harmonic_max_hz: float = 8000.0
+    harmonic_reset_frames: int = 512
+    f0_min: float = 50.0
+    f0_max: float = 800.0
 
     # inference: the encoder runs in float64 so that streaming, batched and offline encodes pick the
     # same codes (float32 rounding differs with tensor shapes and can flip a nearest-code decision)
@@ -107,6 +116,9 @@ class CodecConfig:
         need(self.recon_codebook_size >= 2 and self.reasoning_codebook_size >= 2, "codebook size >= 2")
         need(self.encoder_dtype in ("float32", "float64"), "encoder_dtype is float32 or float64")
         need(self.f_max <= self.sample_rate / 2, "f_max above Nyquist")
+        need(0 < self.f0_min < self.f0_max <= self.sample_rate / 2, "need 0 < f0_min < f0_max <= Nyquist")
+        need(0 < self.harmonic_max_hz <= self.sample_rate / 2, "harmonic_max_hz must lie in (0, Nyquist]")
+        need(self.harmonic_reset_frames >= 1, "harmonic_reset_frames must be >= 1")
         need(self.reasoning_frontend in ("window", "whisper"), "reasoning_frontend is 'window' or 'whisper'")
         if self.reasoning_frontend == "whisper":
             need(self.hop_length * 100 == self.sample_rate, "the whisper front-end needs 10 ms base frames")

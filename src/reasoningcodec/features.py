@@ -116,22 +116,27 @@ class ISTFTHead(nn.Module):
         """Samples of a frame that extend into the future of the frame's end boundary's past."""
         return self.n_fft - self.hop
 
-    def frames(self, x: torch.Tensor) -> torch.Tensor:
-        """Windowed time-domain frames ``[B, F, n_fft]``."""
+    def frames(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """Windowed time-domain frames ``[B, F, n_fft]``; ``extra [B, F, n_bins]`` (complex), scaled by the
+        predicted magnitude, is added to the predicted spectrum (e.g. a shaped harmonic source: it can add
+        partials only where the head already puts energy, so it cannot fill silence)."""
         b, n, _ = x.shape
         mag, ph = self.proj(x).float().reshape(b, n * self.per, 2 * self.n_bins).chunk(2, dim=-1)
         mag = torch.exp(torch.clamp(mag, max=6.0))
         spec = torch.polar(mag, ph)
+        if extra is not None:
+            spec = spec + mag * extra
         return torch.fft.irfft(spec, n=self.n_fft, dim=-1) * self.window / self.cola
 
-    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, extra: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns ``(final samples [B, F·hop], overlap state [B, n_fft − hop])``.
 
         The first ``n_fft − hop`` output samples of a signal lie before time 0; the caller drops them
         (``state is None`` marks the start and they are dropped here).
         """
         keep = self.overlap
-        frames = self.frames(x)
+        frames = self.frames(x, extra)
         b, f, _ = frames.shape
         start = state is None
         if state is None:

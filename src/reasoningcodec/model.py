@@ -30,6 +30,7 @@ from torch import nn
 from .codes import Codes
 from .config import CodecConfig
 from .features import CausalLogMel, ISTFTHead, WhisperLogMel
+from .harmonic import F0Head, HarmonicSource, SourceState
 from .inputs import prepare_audio
 from .nn import ConvNeXtStack, FiLM
 from .quantize import ResidualVQ
@@ -67,6 +68,10 @@ class DecoderState:
     windows: torch.Tensor | None = None  # quantised reasoning windows still needed [B, n, Dr] ...
     win_start: int = 0  # ... starting at this global window index
     conditioned: bool | None = None  # whether this stream came with reasoning codes (fixed by its first piece)
+    # harmonic-source decoders only (``config.harmonic_source``)
+    start_frame: int = 0  # global reconstruction frame index where this state's decode starts (seeking)
+    source: SourceState | None = None
+    features: torch.Tensor | None = None  # training: the head's input features of the latest piece [B, N, D]
 
 
 @dataclass
@@ -131,6 +136,16 @@ class ReasoningCodec(nn.Module):
         self.dec_norm = nn.LayerNorm(c.dec_dim)
         self.head = ISTFTHead(c.dec_dim, c.n_fft, c.hop_length, c.stem_stride)
         self.dec_film = FiLM(c.reasoning_dim, c.latent_dim) if c.decoder_reasoning else None
+        self.f0_head: F0Head | None = None
+        self.harm_gain: nn.Linear | None = None
+        self.source: HarmonicSource | None = None
+        if c.harmonic_source:
+            self.f0_head = F0Head(c.dec_dim, c.stem_stride, c.f0_min, c.f0_max)
+            self.harm_gain = nn.Linear(c.dec_dim, 2 * (c.n_fft // 2 + 1) * c.stem_stride)
+            nn.init.zeros_(self.harm_gain.weight)  # grown from a model without it: decodes like that model
+            nn.init.zeros_(self.harm_gain.bias)
+            self.source = HarmonicSource(c.sample_rate, c.n_fft, c.hop_length, c.harmonic_max_hz,
+                                         c.harmonic_reset_frames)
         self._frozen_encoder: tuple[Any, ReasoningCodec] | None = None
         self._hash_cache: tuple[Any, bytes] | None = None
         #: static per-codebook frequency tables for entropy coding (``bitstream.EntropyTables``) or None
@@ -306,9 +321,28 @@ class ReasoningCodec(nn.Module):
         h, st.latent = self.dec_latent(z, st.latent)
         h = self.dec_up(h).reshape(b, n * (c.recon_stride // c.stem_stride), c.dec_dim)
         h, st.dec = self.dec(h, st.dec)
-        y, head_state = self.head(self.dec_norm(h), None if start else st.head)
+        feats = self.dec_norm(h)
+        y, head_state = self.head(feats, None if start else st.head, self._harmonic(feats, st))
         st.head = head_state
         return y, st
+
+    def _harmonic(self, feats: torch.Tensor, st: DecoderState) -> torch.Tensor | None:
+        """The shaped harmonic source ``[B, F, n_bins]`` (complex, relative to the head's magnitude) for the
+        head frames of ``feats [B, N, D]`` (None without a harmonic source). Advances ``st.source``."""
+        if self.source is None:
+            return None
+        c = self.config
+        if self.training:
+            st.features = feats
+        b, n, _ = feats.shape
+        f0, voicing = self.f0_head(feats)
+        f0 = torch.where(voicing > 0, f0, torch.zeros_like(f0))
+        if st.source is None:
+            st.source = self.source.initial_state(b, feats.device, st.start_frame * c.recon_stride)
+        spec, st.source = self.source(f0, st.source)
+        spec = spec / (spec.abs().mean(-1, keepdim=True) + 1e-3)  # each frame's comb at unit mean magnitude
+        g = self.harm_gain(feats).float().reshape(b, n * c.stem_stride, 2, -1)
+        return torch.complex(g[:, :, 0], g[:, :, 1]) * spec
 
     def decode_frames(self, recon_codes: torch.Tensor, state: DecoderState | None = None,
                       reasoning_codes: torch.Tensor | None = None) -> tuple[torch.Tensor, DecoderState]:

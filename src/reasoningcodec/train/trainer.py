@@ -67,6 +67,9 @@ class TrainConfig:
     # each quantised reasoning window must predict the window-averaged Whisper tiny.en encoder states
     # (cached by ``python -m reasoningcodec.train.whisper_teacher CORPUS``; windows without a cache are skipped)
     distill_weight: float = 0.0
+    # harmonic-source decoders (codec.harmonic_source): the decoder's F0 head must predict the YIN F0 of the
+    # input (L1 in octaves on voiced frames) and its voicing (binary cross-entropy)
+    f0_weight: float = 1.0
     # reasoning-conditioned decoder (codec.decoder_reasoning): the share of batch items decoded with the
     # null window instead of their reasoning windows, so codes without reasoning still decode
     decoder_null_prob: float = 0.1
@@ -153,6 +156,21 @@ class TrainModel(nn.Module):
             cond = torch.where(drop, c.null_reasoning.to(cond.dtype), cond)
         return cond
 
+    def _f0_loss(self, wav: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """The harmonic decoder's F0 head against YIN labels of the input ``wav [B, T]``."""
+        from .pitch import yin
+
+        c = self.codec.config
+        with torch.no_grad(), torch.autocast(wav.device.type, enabled=False):
+            f0, voiced = yin(wav.float(), c.sample_rate, c.hop_length, c.f0_min, c.f0_max)
+        log2_f0, logit = self.codec.f0_head.log2_f0_and_voicing(feats)
+        n = min(log2_f0.shape[1], f0.shape[1])
+        log2_f0, logit, f0, voiced = log2_f0[:, :n], logit[:, :n], f0[:, :n], voiced[:, :n]
+        vm = voiced.float()
+        err = (log2_f0 - torch.log2(f0.clamp(min=c.f0_min))).abs()
+        pitch = (err * vm).sum() / vm.sum().clamp(min=1.0)
+        return pitch + torch.nn.functional.binary_cross_entropy_with_logits(logit, vm)
+
     def forward(self, wav: torch.Tensor, n_q: int | None, text_wav: torch.Tensor | None = None,
                 text_lens: torch.Tensor | None = None, tokens: torch.Tensor | None = None,
                 ctc_targets: torch.Tensor | None = None, ctc_lens: torch.Tensor | None = None,
@@ -168,6 +186,8 @@ class TrainModel(nn.Module):
         if latent_target is None:
             y, st = c.decode_latent(out.recon, None, self._decoder_cond(out))
             y = torch.cat([y, c.flush(st)], dim=1)
+            if st.features is not None:
+                losses["f0"] = self._f0_loss(wav, st.features)
         else:
             losses["preserve"] = torch.nn.functional.mse_loss(out.recon_pre, latent_target)
         if distill_targets is not None:
@@ -471,6 +491,8 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
                 losses["stft"] = l_stft.detach()
         if "distill" in losses:
             total = total + cfg.distill_weight * losses["distill"]
+        if "f0" in losses:
+            total = total + cfg.f0_weight * losses["f0"]
         total = total + cfg.commit_weight * (losses["recon_commit"] + losses["reasoning_commit"])
         total = total + cfg.codebook_weight * (losses["recon_codebook"] + losses["reasoning_codebook"])
         if "text" in losses:
@@ -521,7 +543,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             keys = ["step", "time", "cpu_s", "audio_h", "sec_per_step", "audio_s_per_s", "gnorm", "total", "mel", "adv", "fm",
                     "disc", "text", "recon_commit", "recon_codebook", "reasoning_commit", "reasoning_codebook",
                     "reasoning_mel", "ctc", "recon0_ctc", "distill", "preserve", "revived_reasoning", "revived_recon",
-                    "stft"]
+                    "stft", "f0"]
             if writer is None:
                 writer = csv.DictWriter(log_f, fieldnames=keys + ["val_mel"], extrasaction="ignore")
                 if new_log or _last_header(log_path) != keys + ["val_mel"]:
