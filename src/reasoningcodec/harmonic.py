@@ -37,6 +37,13 @@ class SourceState:
     frame: int = 0
 
 
+def quantize_f0(f0: torch.Tensor, steps_per_octave: int = 12_000) -> torch.Tensor:
+    """F0 on a grid of 0.1 cent (``f0 ≤ 0`` stays 0): F0s that differ by float rounding alone (a batch
+    decoded whole or in pieces) then render the same source, except in the rare case of a grid edge."""
+    grid = torch.exp2(torch.round(torch.log2(f0.clamp(min=1e-3)) * steps_per_octave) / steps_per_octave)
+    return torch.where(f0 > 0, grid, torch.zeros_like(f0))
+
+
 class F0Head(nn.Module):
     """Decoder features ``[B, N, D]`` → per STFT frame F0 in Hz ``[B, N·per]`` and voicing logits ``[B, N·per]``.
 
@@ -101,7 +108,7 @@ class HarmonicSource(nn.Module):
         b, f = f0.shape
         if f == 0:
             return f0.new_zeros(b, 0), phase
-        f0 = f0.detach().double().clamp(min=0.0)
+        f0 = quantize_f0(f0.detach().double().clamp(min=0.0))
         inc = torch.round(f0 * (PHASE_UNITS / self.sample_rate)).long()  # phase units per sample [B, F]
         per_frame = inc * self.hop
         incl = torch.cumsum(per_frame, dim=1)  # exact: integer sums do not depend on the order
