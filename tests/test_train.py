@@ -669,3 +669,22 @@ def test_cpu_budget_snapshots_and_sparse_discriminator_steps(tmp_path, corpus):
     train(cfg, quiet=True)
     disc = [r["disc"] for r in _loss_rows(tmp_path / "k" / "log.csv") if r["mel"]]
     assert [bool(v) for v in disc] == [True, False, False, True, False, False, True]
+
+
+def test_whisper_feature_loss_is_zero_on_the_input_and_trains_the_output():
+    import torch
+
+    from reasoningcodec import CodecConfig, ReasoningCodec
+    from reasoningcodec.train.feature_loss import whisper_feature_loss
+
+    torch.manual_seed(0)
+    c = ReasoningCodec(CodecConfig(**{**TINY, "reasoning_frontend": "whisper", "whisper_dim": 32,
+                                      "whisper_heads": 2})).eval()
+    wav = torch.randn(2, 9600) * 0.1
+    assert float(whisper_feature_loss(c, torch.cat([wav, wav[:, :300]], 1), wav)) == 0.0  # longer output: cut
+    y = (wav + 0.05 * torch.randn_like(wav)).requires_grad_(True)
+    loss = whisper_feature_loss(c, y, wav)
+    loss.backward()
+    assert float(loss) > 0 and y.grad is not None and float(y.grad.abs().sum()) > 0
+    with pytest.raises(ValueError, match="whisper"):
+        whisper_feature_loss(ReasoningCodec(CodecConfig(**TINY)), wav, wav)

@@ -136,6 +136,17 @@ class WhisperReasoningEncoder(nn.Module):
         self.proj = nn.Linear(dim, out_dim)
 
     def forward(self, mel: torch.Tensor, cache: dict | None = None) -> tuple[torch.Tensor, dict]:
+        x, new_cache = self.window_states(mel, cache)
+        return self.proj(self.norm(x).mean(2)), new_cache
+
+    def hidden_states(self, mel: torch.Tensor) -> torch.Tensor:
+        """The 50 Hz states after the last layer, before window pooling ``[B, N · stride / 2, dim]``
+        (from the start of a signal; e.g. a feature loss that compares decoded and input audio)."""
+        x, _ = self.window_states(mel, None)
+        return x.reshape(x.shape[0], -1, self.dim)
+
+    def window_states(self, mel: torch.Tensor, cache: dict | None = None) -> tuple[torch.Tensor, dict]:
+        """Log-mel ``[B, F, n_mels]`` → states of the complete windows ``[B, N, stride / 2, dim]`` and the cache."""
         b, f, _ = mel.shape
         n = f // self.stride
         x = mel[:, : n * self.stride].transpose(1, 2)  # [B, M, F]
@@ -152,4 +163,4 @@ class WhisperReasoningEncoder(nn.Module):
         for i, layer in enumerate(self.layers):
             x, c = layer(x, None if cache is None else cache["kv"][i])
             kv.append(c)
-        return self.proj(self.norm(x).mean(2)), {"conv1": new_c1, "conv2": new_c2, "kv": kv}
+        return x, {"conv1": new_c1, "conv2": new_c2, "kv": kv}

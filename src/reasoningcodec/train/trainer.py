@@ -70,6 +70,9 @@ class TrainConfig:
     # harmonic-source decoders (codec.harmonic_source): the decoder's F0 head must predict the YIN F0 of the
     # input (L1 in octaves on voiced frames) and its voicing (binary cross-entropy)
     f0_weight: float = 1.0
+    # > 0: the frozen Whisper-style reasoning front-end must hear the same 50 Hz states in the decoded audio
+    # as in the input (``feature_loss.whisper_feature_loss``; joint phase)
+    whisper_feature_weight: float = 0.0
     # reasoning-conditioned decoder (codec.decoder_reasoning): the share of batch items decoded with the
     # null window instead of their reasoning windows, so codes without reasoning still decode
     decoder_null_prob: float = 0.1
@@ -485,6 +488,12 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
         else:
             l_mel = mel_loss(y_hat, wav)
             total = cfg.mel_weight * l_mel
+            if cfg.whisper_feature_weight > 0:
+                from .feature_loss import whisper_feature_loss
+
+                with amp():
+                    losses["wfeat"] = whisper_feature_loss(codec, y_hat, wav).float()
+                total = total + cfg.whisper_feature_weight * losses["wfeat"]
             if stft_loss is not None:
                 l_stft = stft_loss(y_hat, wav)
                 total = total + cfg.stft_weight * l_stft
@@ -543,7 +552,7 @@ def train(cfg: TrainConfig, device: str = "cpu", quiet: bool = False) -> dict[st
             keys = ["step", "time", "cpu_s", "audio_h", "sec_per_step", "audio_s_per_s", "gnorm", "total", "mel", "adv", "fm",
                     "disc", "text", "recon_commit", "recon_codebook", "reasoning_commit", "reasoning_codebook",
                     "reasoning_mel", "ctc", "recon0_ctc", "distill", "preserve", "revived_reasoning", "revived_recon",
-                    "stft", "f0"]
+                    "stft", "f0", "wfeat"]
             if writer is None:
                 writer = csv.DictWriter(log_f, fieldnames=keys + ["val_mel"], extrasaction="ignore")
                 if new_log or _last_header(log_path) != keys + ["val_mel"]:
