@@ -442,3 +442,57 @@ def test_adaptive_mode_rejects_a_version_1_header_and_overlong_payloads() -> Non
     with pytest.raises(BitstreamError, match="longer than bit-packing"):
         decode_chunk(record, adaptive, TABLES)
     assert decode_chunk(record, rans, TABLES) == chunks[1]
+
+
+def _with_header(header: RcHeader, data: bytes) -> bytes:
+    """``data`` (written by the library's writer under another header of the same size) with ``header``
+    in front: CRCs all valid, but the chunks were cut for the other header."""
+    head = header.to_bytes()
+    assert len(head) == RcHeader.from_bytes(data).size
+    return head + data[len(head) :]
+
+
+def test_chunk_frames_must_equal_what_the_sample_count_needs(monkeypatch) -> None:
+    header = make_header(num_samples=8000, chunk_samples=3200)  # 12.5 Hz: 3 recon frames per 3200 samples
+    slower = header.replace(recon_frame_rate=Fraction(25, 4))  # the same chunks with half the recon frames
+    data = _with_header(header, write_bytes(slower, make_chunks(slower)))
+    with pytest.raises(BitstreamError, match=r"chunk 0: 2 recon frames for 3200 samples; .* needs exactly 3"):
+        read_all(data)
+    with pytest.raises(BitstreamError, match="exactly"):
+        RcWriter(io.BytesIO(), header).write_chunk(make_chunks(slower)[0])  # the writer refuses it too
+    # a chunk with no frames at all (written with the frame check switched off)
+    chunks = make_chunks(header)
+    chunks[1].recon = chunks[1].recon[..., :0]
+    monkeypatch.setattr("reasoningcodec.bitstream.chunk._check_frames", lambda *a: None)
+    data = write_bytes(header, chunks)
+    monkeypatch.undo()
+    with pytest.raises(BitstreamError, match=r"chunk 1: 0 recon frames for 3200 samples"):
+        read_all(data)
+
+
+def test_chunk_count_and_sizes_must_follow_the_header() -> None:
+    header = make_header(num_samples=8000, chunk_samples=3200)  # 3 chunks: 3200 + 3200 + 1600
+    finer = header.replace(chunk_samples=1600)  # 5 chunks of 1600, each with valid frame counts
+    with pytest.raises(BitstreamError, match=r"index lists 5 chunks, but 8000 samples in chunks of 3200 need 3"):
+        read_all(_with_header(header, write_bytes(finer, make_chunks(finer))))
+    longer = header.replace(num_samples=9000)
+    with pytest.raises(BitstreamError, match="do not tile samples 0..8000"):
+        read_all(_with_header(header, write_bytes(longer, make_chunks(longer))))
+    # a short chunk may only come last: the writer refuses one in the middle
+    short = make_chunks(finer)[0]
+    w = RcWriter(io.BytesIO(), header)
+    with pytest.raises(BitstreamError, match="every chunk but the last must hold header.chunk_samples=3200"):
+        w.write_chunk(short)
+
+
+def test_check_chunk_finds_a_bad_crc_without_tables() -> None:
+    header = make_header(tables=TABLES)
+    data = bytearray(write_bytes(header, make_chunks(header), TABLES))
+    r = RcReader(io.BytesIO(bytes(data)))  # no tables: the tokens cannot be decoded, the records can be checked
+    for i in range(r.num_chunks):
+        r.check_chunk(i)
+    data[r.chunk_info(1).offset + CHUNK_OVERHEAD - 2] ^= 0x10  # inside chunk 1's payload
+    r = RcReader(io.BytesIO(bytes(data)))
+    r.check_chunk(0)
+    with pytest.raises(BitstreamError, match="chunk 1: CRC32 mismatch"):
+        r.check_chunk(1)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from fractions import Fraction
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -16,7 +18,15 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from reasoningcodec.bitstream import FOOTER_SIZE, INDEX_ENTRY_SIZE, RcReader, read_all, write_bytes  # noqa: E402
+from reasoningcodec.bitstream import (  # noqa: E402
+    FOOTER_SIZE,
+    INDEX_ENTRY_SIZE,
+    RcChunk,
+    RcHeader,
+    RcReader,
+    read_all,
+    write_bytes,
+)
 from reasoningcodec.bitstream.header import MAGIC, PREFIX_SIZE  # noqa: E402
 from reasoningcodec.errors import BitstreamError  # noqa: E402
 
@@ -134,3 +144,70 @@ def test_header_fields_behind_valid_crc(mode: int, pos: int, blob: bytes) -> Non
     data[pos : pos + len(blob)] = blob
     _fix_crcs(data, mode)
     _exercise(bytes(data), TABLES)  # may decode to another valid file; must not raise anything else
+
+
+# -- structure-aware mutations: files written by the library's own writer, under a header that differs
+# from the one put in front of them, and/or with chunks whose frame counts the writer was told not to
+# check. Every CRC is valid; the reader must either refuse (BitstreamError) or return a file whose
+# structure agrees with its header in every respect.
+
+HEADER_CHANGES = st.fixed_dictionaries(
+    {},
+    optional={
+        "num_samples": st.integers(1, 20000),
+        "chunk_samples": st.sampled_from([640, 1280, 1600, 3200, 4000, 6400, 7001]),
+        "recon_frame_rate": st.sampled_from([Fraction(25, 4), Fraction(25, 2), 25, Fraction(50, 3)]),
+        "reasoning_frame_rate": st.sampled_from([Fraction(5, 2), 5, 10]),
+        "channels": st.integers(1, 3),
+        "num_recon_codebooks": st.integers(1, 4),
+        "sample_rate": st.sampled_from([8000, 16000, 24000]),
+    },
+)
+FRAME_EDITS = st.lists(st.tuples(st.integers(0, 30), st.sampled_from(["reasoning", "recon"]), st.integers(-4, 3)),
+                       max_size=3)
+
+
+def _edit_frames(chunk: RcChunk, stream: str, delta: int) -> None:
+    arr = getattr(chunk, stream)
+    t = max(0, arr.shape[-1] + delta)
+    pad = np.zeros(arr.shape[:-1] + (max(0, t - arr.shape[-1]),), dtype=arr.dtype)
+    setattr(chunk, stream, np.concatenate([arr[..., :t], pad], axis=-1))
+
+
+def _assert_consistent(header: RcHeader, chunks: list[RcChunk]) -> None:
+    """What a reader that accepted a file promises about its structure."""
+    cs, n = header.chunk_samples, header.num_samples
+    assert len(chunks) == -(-n // cs), "chunk count disagrees with num_samples / chunk_samples"
+    assert sum(c.num_samples for c in chunks) == n, "chunks do not cover num_samples"
+    for i, c in enumerate(chunks):
+        assert c.start_sample == i * cs and (c.num_samples == cs or i == len(chunks) - 1), (i, c)
+        assert c.reasoning.shape == (header.channels, header.num_reasoning_codebooks,
+                                     header.expected_frames(c.num_samples, "reasoning")), (i, c)
+        assert c.recon.shape == (header.channels, header.num_recon_codebooks,
+                                 header.expected_frames(c.num_samples, "recon")), (i, c)
+
+
+@FUZZ
+@given(st.sampled_from(MODES), HEADER_CHANGES, st.booleans(), FRAME_EDITS, st.integers(0, 3))
+def test_structural_mutations_through_the_writer(mode: int, changes: dict, swap: bool, edits: list, seed: int) -> None:
+    base = FILES[mode][1][0]
+    try:
+        other = base.replace(**changes)
+    except BitstreamError:
+        return  # not a header the writer could hold (e.g. a frame rate above the sample rate)
+    written, front = (other, base) if swap else (base, other)
+    chunks = make_chunks(written, seed=seed)
+    for i, stream, delta in edits:
+        _edit_frames(chunks[i % len(chunks)], stream, delta)
+    tables = TABLES if mode else None
+    try:
+        with mock.patch("reasoningcodec.bitstream.chunk._check_frames", lambda *a: None):
+            data = write_bytes(written, chunks, tables)
+    except BitstreamError:
+        return  # the writer refused the chunk list for another reason (too many tokens...)
+    data = front.to_bytes() + data[written.size :]
+    result = _exercise(data, TABLES)
+    if result is not None:
+        _assert_consistent(*result)  # type: ignore[misc]
+    if front == written and not edits:
+        assert result == (written, chunks)

@@ -2,8 +2,13 @@
 
 import io
 import json
+import math
+import os
+import signal as sig
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -248,3 +253,230 @@ def test_default_coding_is_adaptive_and_never_larger_than_either_mode(tmp_path, 
     out = subprocess.run([sys.executable, "-m", "reasoningcodec", "info", str(rcf), "--json"],
                          capture_output=True, text=True, check=True).stdout
     assert json.loads(out)["coding"] == "adaptive"
+
+
+# -- issue 23: signals, structure, bad numbers, info/tokens/modes/lengths ------------------------------
+
+ENV = {"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"}
+
+
+def _silent_rc(codec, seconds: float) -> bytes:
+    """A long .rc for ``codec`` written cheaply (all-zero tokens through the library's writer)."""
+    from reasoningcodec.bitstream import CODING_PACKED, RcChunk, write_bytes
+    from reasoningcodec.compress import chunk_samples, make_header
+
+    c = codec.config
+    n, cs = int(seconds * c.sample_rate), chunk_samples(codec, 20.0)
+    h = make_header(codec, 1, n, c.sample_rate, c.num_recon_codebooks, cs, CODING_PACKED, None, None)
+    chunks = []
+    for start in range(0, n, cs):
+        ns = min(cs, n - start)
+        nr, nq = codec.num_frames(ns)
+        chunks.append(RcChunk(start, ns, np.zeros((1, c.num_reasoning_codebooks, nr), np.int64),
+                              np.zeros((1, c.num_recon_codebooks, nq), np.int64)))
+    return write_bytes(h, chunks)
+
+
+def _terminate_once_writing(args: list, folder, signum: int) -> tuple[int, str]:
+    """Run rcodec, send ``signum`` as soon as its hidden temp output exists, return (exit code, stderr)."""
+    p = subprocess.Popen([sys.executable, "-m", "reasoningcodec", *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=ENV)
+    deadline = time.monotonic() + 300
+    while not list(folder.glob(".*.part*")):
+        if p.poll() is not None:
+            pytest.fail(f"rcodec ended (exit {p.returncode}) before its temp file appeared: {p.stderr.read()!r}")
+        if time.monotonic() > deadline:
+            p.kill()
+            pytest.fail("no temp file appeared")
+        time.sleep(0.005)
+    p.send_signal(signum)
+    _, err = p.communicate(timeout=300)
+    return p.returncode, err.decode()
+
+
+@pytest.mark.parametrize("command,signum", [("compress", sig.SIGTERM), ("decompress", sig.SIGTERM),
+                                            ("compress", sig.SIGHUP)])
+def test_sigterm_removes_the_temp_file(tmp_path, model_dir, codec_cpu, command, signum):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    if command == "compress":
+        src, out = tmp_path / "long.wav", out_dir / "x.rc"
+        sf.write(src, np.zeros(24000 * 60, np.float32), 24000, subtype="FLOAT")
+    else:
+        src, out = tmp_path / "long.rc", out_dir / "x.wav"
+        src.write_bytes(_silent_rc(codec_cpu, 600))
+    code, err = _terminate_once_writing([command, str(src), str(out), "--model", str(model_dir), "-q"], out_dir,
+                                        signum)
+    assert code == 128 + signum, err
+    name = sig.Signals(signum).name
+    assert "Traceback" not in err and err.strip().splitlines() == [f"rcodec: terminated ({name}); no output written"]
+    assert list(out_dir.iterdir()) == [], "temp file or output left behind"
+
+
+def _swapped_header(front, data: bytes) -> bytes:
+    head = front.to_bytes()
+    return head + data[len(head):]
+
+
+def test_structurally_inconsistent_file_is_a_bitstream_error(tmp_path, small_codec, monkeypatch, capsys):
+    """CRCs all valid, but a chunk holds fewer frames than its sample count needs, or none at all."""
+    from reasoningcodec.bitstream import read_all, write_bytes
+
+    data = rc.compress(signal(9600 * 3 + 50, seed=8).numpy(), small_codec, chunk_seconds=1.2)
+    header, chunks = read_all(data)
+    fewer = header.replace(recon_frame_rate=header.recon_frame_rate / 2)
+    for c in chunks:
+        c.recon = c.recon[..., : fewer.expected_frames(c.num_samples, "recon")]
+    short = _swapped_header(header, write_bytes(fewer, chunks))
+    header, chunks = read_all(data)
+    chunks[1].recon = chunks[1].recon[..., :0]
+    monkeypatch.setattr("reasoningcodec.bitstream.chunk._check_frames", lambda *a: None)
+    empty = write_bytes(header, chunks)
+    monkeypatch.undo()
+    model = tmp_path / "small"
+    small_codec.save_pretrained(model)
+    for bad, msg in ((short, "chunk 0: 8 recon frames for 28800 samples; the header's frame rate needs exactly 15"),
+                     (empty, "chunk 1: 0 recon frames for 50 samples; the header's frame rate needs exactly 1")):
+        with pytest.raises(BitstreamError, match=msg):
+            rc.decompress(bad, small_codec)
+        rcf = tmp_path / "bad.rc"
+        rcf.write_bytes(bad)
+        capsys.readouterr()
+        assert main(["decompress", str(rcf), str(tmp_path / "o.wav"), "--model", str(model), "-q", "-f"]) == 1
+        assert capsys.readouterr().err.strip() == f"rcodec: error: {msg}"
+        assert not (tmp_path / "o.wav").exists()
+
+
+def test_bad_numbers_and_devices_are_one_line_errors(tmp_path, model_dir, capsys):
+    wav, rcf = tmp_path / "in.wav", tmp_path / "x.rc"
+    sf.write(wav, signal(24000).numpy().T, 24000)
+    assert main(["compress", str(wav), str(rcf), "--model", str(model_dir), "-q"]) == 0
+    dec = ["decompress", str(rcf), str(tmp_path / "o.wav"), "--model", str(model_dir), "-q"]
+    enc = ["compress", str(wav), str(tmp_path / "o.rc"), "--model", str(model_dir), "-q"]
+    cases = [(dec + ["--start", v], "--start") for v in ("inf", "nan", "-1", "1")]
+    cases += [(dec + ["--duration", v], "--duration") for v in ("inf", "nan", "0")]
+    cases += [(enc + ["--chunk-seconds", v], "--chunk-seconds") for v in ("1e9", "inf", "nan", "0.1", "0")]
+    cases += [(enc + ["--bitrate", v], "--bitrate") for v in ("nan", "0")]
+    cases += [(enc + ["--device", "tpu9"], "device 'tpu9' is not a torch device")]
+    if not torch.cuda.is_available():
+        cases += [(enc + ["--device", "cuda"], "device 'cuda' asked for, but no CUDA device is available")]
+    for argv, name in cases:
+        capsys.readouterr()
+        assert main(argv) == 1, argv
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("rcodec: error:") and name in lines[0], (argv, lines)
+    assert not (tmp_path / "o.wav").exists() and not (tmp_path / "o.rc").exists()
+
+
+def test_chunk_seconds_are_rounded_with_a_note(tmp_path, model_dir, capsys):
+    wav, rcf = tmp_path / "in.wav", tmp_path / "x.rc"
+    sf.write(wav, signal(24000 * 3).numpy().T, 24000)
+    assert main(["compress", str(wav), str(rcf), "--model", str(model_dir), "--chunk-seconds", "1"]) == 0
+    assert "--chunk-seconds 1 rounded to 1.2 s (chunks are whole multiples of 0.4 s" in capsys.readouterr().err
+    assert main(["info", str(rcf), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["chunk_seconds"] == 1.2 and info["chunks"] == 3
+
+
+def test_python_api_refuses_bad_numbers_and_devices(codec_cpu, model_dir):
+    from reasoningcodec import OptionError
+    from reasoningcodec.hub import from_pretrained
+
+    data = rc.compress(signal(24000).numpy(), codec_cpu)
+    for kw, name in (({"start": math.inf}, "start"), ({"start": math.nan}, "start"), ({"start": 1.0}, "start"),
+                     ({"duration": math.inf}, "duration"), ({"duration": math.nan}, "duration")):
+        with pytest.raises(OptionError, match=f"^{name} must be"):
+            rc.decompress(data, codec_cpu, **kw)
+    y, _ = rc.decompress(data, codec_cpu, start=0.5, duration=0.25)
+    assert y.shape == (1, 6000)
+    for bad in (1e9, math.inf, math.nan, 0.1, "20"):
+        with pytest.raises(OptionError, match="^chunk_seconds must"):
+            rc.compress(signal(4000).numpy(), codec_cpu, chunk_seconds=bad)
+    with pytest.raises(OptionError, match="device 'tpu9' is not a torch device"):
+        rc.load(device="tpu9")
+    if not torch.cuda.is_available():
+        with pytest.raises(OptionError, match="no CUDA device is available"):
+            rc.load(device="cuda")
+        with pytest.raises(OptionError, match="no CUDA device is available"):
+            from_pretrained(model_dir, device="cuda:0")
+
+
+def test_info_fails_on_a_chunk_with_a_bad_crc(tmp_path, model_dir, capsys):
+    from reasoningcodec.bitstream import CHUNK_OVERHEAD, RcReader
+
+    wav, rcf = tmp_path / "in.wav", tmp_path / "x.rc"
+    sf.write(wav, signal(24000 * 3).numpy().T, 24000)
+    assert main(["compress", str(wav), str(rcf), "--model", str(model_dir), "-q", "--chunk-seconds", "1.2"]) == 0
+    data = bytearray(rcf.read_bytes())
+    data[RcReader(io.BytesIO(bytes(data))).chunk_info(1).offset + CHUNK_OVERHEAD] ^= 0x01  # chunk 1's payload
+    rcf.write_bytes(bytes(data))
+    capsys.readouterr()
+    assert main(["info", str(rcf)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip() == "rcodec: error: chunk 1: CRC32 mismatch (corrupt data)" and captured.out == ""
+
+
+def test_tokens_refuses_an_existing_output_before_encoding(tmp_path, model_dir, monkeypatch, capsys):
+    import reasoningcodec.cli as cli
+
+    wav, out = tmp_path / "in.wav", tmp_path / "t.npz"
+    sf.write(wav, signal(4000).numpy().T, 24000)
+    out.write_bytes(b"keep me")
+
+    def no_model(*a):
+        raise AssertionError("the model was loaded (and the file encoded) before the output was checked")
+
+    monkeypatch.setattr(cli, "_load_model", no_model)
+    for command in ("tokens", "compress", "decompress"):
+        capsys.readouterr()
+        target = out if command == "tokens" else out.with_suffix(".rc" if command == "compress" else ".wav")
+        target.write_bytes(b"keep me")
+        assert main([command, str(wav), str(target), "--model", str(model_dir)]) == 1, command
+        assert capsys.readouterr().err.strip() == f"rcodec: error: {target} exists; use -f to overwrite"
+        assert target.read_bytes() == b"keep me"
+
+
+def test_outputs_follow_the_umask(tmp_path, model_dir):
+    """Outputs get 0666 & ~umask, the umask of the moment (as a plain open() does), never mkstemp's 0600."""
+    from safetensors.torch import save_file
+
+    from reasoningcodec import audio as audio_io
+    from uniaudio_lm.cli import _write_atomic
+
+    wav = tmp_path / "in.wav"
+    sf.write(wav, signal(4000).numpy().T, 24000)
+    old = os.umask(0o027)
+    try:
+        assert main(["compress", str(wav), str(tmp_path / "x.rc"), "--model", str(model_dir), "-q"]) == 0
+        assert main(["decompress", str(tmp_path / "x.rc"), str(tmp_path / "y.wav"), "--model", str(model_dir),
+                     "-q"]) == 0
+        assert main(["tokens", str(wav), str(tmp_path / "t.npz"), "--model", str(model_dir), "-q"]) == 0
+        audio_io.save(tmp_path / "s.flac", np.zeros(100, np.float32), 24000)
+        _write_atomic([(tmp_path / "u.txt", lambda p: Path(p).write_text("x"))])
+        _write_atomic([(tmp_path / "codes.safetensors", lambda p: save_file({"r": torch.zeros(2)}, p))])
+        rc.ReasoningCodec.from_pretrained(model_dir).save_pretrained(tmp_path / "m")
+        os.umask(0o002)
+        assert main(["compress", str(wav), str(tmp_path / "x2.rc"), "--model", str(model_dir), "-q"]) == 0
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in [*tmp_path.iterdir(), *(tmp_path / "m").iterdir()]
+             if p.is_file() and p.name != "in.wav"}
+    assert modes.pop("x2.rc") == 0o664
+    assert modes and set(modes.values()) == {0o640}, modes
+
+
+@pytest.mark.parametrize("sr,n,want", [(22050, 1000, 1088), (44100, 1000, 544), (16000, 1003, 1505),
+                                       (16000, 1001, 1502), (48000, 777, 389)])  # n * 24000 / sr, halves up
+def test_encode_of_a_path_and_the_rc_agree_on_the_length(tmp_path, model_dir, codec_cpu, sr, n, want):
+    x = signal(n, seed=3).numpy()[0]
+    wav = tmp_path / "in.wav"
+    sf.write(wav, x, sr, subtype="FLOAT")
+    from_path = int(codec_cpu.encode(str(wav)).lengths[0])
+    from_array = int(codec_cpu.encode(x, sample_rate=sr).lengths[0])
+    from reasoningcodec.bitstream import RcHeader
+
+    rc_path = RcHeader.from_bytes(rc.compress(str(wav), codec_cpu)).num_samples
+    rc_array = RcHeader.from_bytes(rc.compress(x, codec_cpu, sample_rate=sr)).num_samples
+    assert main(["tokens", str(wav), str(tmp_path / "t.npz"), "--model", str(model_dir), "-q"]) == 0
+    tokens = int(np.load(tmp_path / "t.npz")["num_samples"])
+    assert from_path == from_array == rc_path == rc_array == tokens == want

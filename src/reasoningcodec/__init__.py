@@ -2,7 +2,7 @@
 
 from .codes import Codes
 from .config import CodecConfig
-from .errors import (AudioError, BitstreamError, NoWeightsInstalledError, ReasoningCodecError,
+from .errors import (AudioError, BitstreamError, NoWeightsInstalledError, OptionError, ReasoningCodecError,
                      WeightsError)
 from .compress import compress, decompress
 from .hub import load
@@ -11,6 +11,6 @@ from .model import ReasoningCodec
 __version__ = "0.1.0"
 
 __all__ = [
-    "AudioError", "BitstreamError", "Codes", "CodecConfig", "NoWeightsInstalledError", "ReasoningCodec",
-    "ReasoningCodecError", "WeightsError", "compress", "decompress", "load", "__version__",
+    "AudioError", "BitstreamError", "Codes", "CodecConfig", "NoWeightsInstalledError", "OptionError",
+    "ReasoningCodec", "ReasoningCodecError", "WeightsError", "compress", "decompress", "load", "__version__",
 ]

@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 
+from .atomic import temp_next_to
 from .errors import AudioError
 
 MIN_SAMPLE_RATE = 1000
 MAX_SAMPLE_RATE = 768_000
-
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 def check_sample_rate(sr: object) -> int:
@@ -103,6 +100,12 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return np.ascontiguousarray(y.T if x.ndim == 2 else y).astype(np.float32, copy=False)
 
 
+def resampled_length(n: int, sr_in: int, sr_out: int) -> int:
+    """Samples that :func:`resample` and :class:`StreamResampler` make of ``n``: ``n * sr_out / sr_in``
+    rounded to nearest, halves up (soxr's rule). Every path (arrays, files, ``.rc``, tokens) uses it."""
+    return (2 * n * sr_out + sr_in) // (2 * sr_in)
+
+
 class StreamResampler:
     """Chunked resampling with soxr's streaming state: the concatenated output equals one call."""
 
@@ -159,11 +162,9 @@ def save(path: str | os.PathLike, wav: np.ndarray | torch.Tensor, sample_rate: i
     if subtype is None:
         subtype = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS"}[fmt]
     data = np.clip(wav, -1.0, 1.0).T
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=str(p.parent.resolve()))
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files
+    tmp = temp_next_to(p)  # mode 0666 & ~umask, as a plain open() would make
     try:
-        sf.write(tmp, data, sample_rate, format=fmt, subtype=subtype)
+        sf.write(str(tmp), data, sample_rate, format=fmt, subtype=subtype)
         os.replace(tmp, p)
     except BaseException:
         if os.path.exists(tmp):

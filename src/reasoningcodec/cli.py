@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
+import signal
 import sys
-import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -21,43 +23,74 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
 
 class CliError(Exception):
     """A user-facing problem found by the CLI itself (existing output, bad option...)."""
 
 
-@contextlib.contextmanager
-def atomic_output(path: Path, force: bool) -> Iterator[Path]:
-    """Yield a temp path next to ``path``; rename it onto ``path`` only if the block succeeds."""
-    if path.exists() and not force:
-        raise CliError(f"{path} exists; use -f to overwrite")
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like KeyboardInterrupt, so every temp file is removed."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def check_output(path: Path, force: bool) -> None:
+    """Refuse an output that exists (without ``force``), is a folder, or has no folder to go into."""
     if path.is_dir():
         raise CliError(f"{path} is a directory")
+    if path.exists() and not force:
+        raise CliError(f"{path} exists; use -f to overwrite")
     parent = path.resolve().parent
     if not parent.is_dir():
         raise CliError(f"output folder {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=str(parent))
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, force: bool) -> Iterator[Path]:
+    """Yield a temp path next to ``path``; rename it onto ``path`` only if the block succeeds.
+
+    The temp file gets ``0o666 & ~umask``, as a plain ``open()`` would; it is removed on any exception,
+    Ctrl-C and SIGTERM/SIGHUP included (see :func:`main`). Only SIGKILL leaves it behind.
+    """
+    from .atomic import temp_next_to
+
+    check_output(path, force)
+    tmp = temp_next_to(path, ".part" + path.suffix)
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
+@contextlib.contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """Turn SIGTERM/SIGHUP into :class:`Terminated` while the block runs (main thread only), so that
+    ``finally`` blocks remove temp files; a second signal during that clean-up is ignored."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        for s in names:
+            signal.signal(s, signal.SIG_IGN)
+        raise Terminated(signum)
+
+    names = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
+    old = {s: signal.signal(s, handler) for s in names}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
 def _load_model(spec: str | None, device: str) -> Any:
     from .hub import from_pretrained, load
 
-    if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise CliError("--device cuda asked for, but no CUDA device is available")
     return load(device) if spec is None else from_pretrained(spec, device)
 
 
@@ -72,6 +105,11 @@ def cmd_compress(a: argparse.Namespace) -> None:
     from . import audio as audio_io
     from .compress import CompressOptions, compress_to
 
+    out = Path(a.output)
+    check_output(out, a.force)
+    if a.bitrate is not None and not a.bitrate > 0:  # NaN too
+        raise CliError(f"--bitrate must be a positive number of bit/s, got {a.bitrate}")
+    meta = audio_io.info(a.input)
     codec = _load_model(a.model, a.device)
     n_q = a.recon_codebooks
     if a.bitrate is not None:
@@ -81,10 +119,8 @@ def cmd_compress(a: argparse.Namespace) -> None:
         n_q = fits[-1]
     if n_q is not None and not 1 <= n_q <= codec.num_recon_codebooks:
         raise CliError(f"--recon-codebooks must be in 1..{codec.num_recon_codebooks}")
-    meta = audio_io.info(a.input)
-    opts = CompressOptions(recon_codebooks=n_q, chunk_seconds=a.chunk_seconds,
+    opts = CompressOptions(recon_codebooks=n_q, chunk_seconds=_chunk_seconds(codec, a.chunk_seconds, a.quiet),
                            coding="packed" if a.packed else "auto", normalize=a.normalize)
-    out = Path(a.output)
     with atomic_output(out, a.force) as tmp, _progress(meta.duration, "compress", a.quiet) as bar:
         with open(tmp, "wb") as f:
             header = compress_to(f, codec, a.input, options=opts, progress=bar)
@@ -95,31 +131,49 @@ def cmd_compress(a: argparse.Namespace) -> None:
               f"{8 * size / max(secs, 1e-9) / 1000:.3f} kbit/s", file=sys.stderr)
 
 
+def _chunk_seconds(codec: Any, seconds: float, quiet: bool) -> float:
+    """``--chunk-seconds`` as the file will hold it; says so when it was rounded to the frame step."""
+    from .compress import chunk_samples
+    from .errors import OptionError
+
+    try:
+        n = chunk_samples(codec, seconds)
+    except OptionError as e:
+        raise CliError(f"--{e}".replace("chunk_seconds", "chunk-seconds", 1)) from None
+    got = n / codec.sample_rate
+    if not quiet and not math.isclose(got, seconds, rel_tol=1e-9):
+        c = codec.config
+        step = math.lcm(c.recon_hop, c.reasoning_hop) / c.sample_rate
+        print(f"rcodec: note: --chunk-seconds {seconds:g} rounded to {got:g} s (chunks are whole multiples of "
+              f"{step:g} s, the step both token streams share)", file=sys.stderr)
+    return got
+
+
 def cmd_decompress(a: argparse.Namespace) -> None:
     import soundfile as sf
 
     from . import audio as audio_io
-    from .compress import decode_range, open_reader
+    from .compress import decode_range, open_reader, sample_span
+    from .errors import OptionError
 
-    codec = _load_model(a.model, a.device)
     out = Path(a.output)
     ext = out.suffix.lower()
     if ext not in (".wav", ".flac"):
         raise CliError(f"output must be .wav or .flac, got {out.name!r}")
+    check_output(out, a.force)
+    codec = _load_model(a.model, a.device)
     with open(a.input, "rb") as f:
         reader = open_reader(f, codec)
         h = reader.header
         sr = h.sample_rate
-        start = int(round((a.start or 0.0) * sr))
-        if start >= h.num_samples or start < 0:
-            raise CliError(f"--start {a.start} is outside the file (length {h.num_samples / sr:.3f} s)")
-        end = h.num_samples if a.duration is None else min(h.num_samples, start + int(round(a.duration * sr)))
-        if a.duration is not None and a.duration <= 0:
-            raise CliError("--duration must be positive")
+        try:
+            start, end = sample_span(h, 0.0 if a.start is None else a.start, a.duration)
+        except OptionError as e:
+            raise CliError(f"--{e}") from None
         out_sr = sr if a.model_rate else h.original_sample_rate
         gain = 1.0 if h.loudness_gain_db is None else 10 ** (-h.loudness_gain_db / 20)
         rs = audio_io.StreamResampler(sr, out_sr, h.channels)
-        target = int(round((end - start) * out_sr / sr))
+        target = audio_io.resampled_length(end - start, sr, out_sr)
         written = 0
         with atomic_output(out, a.force) as tmp, _progress((end - start) / sr, "decompress", a.quiet) as bar:
             with sf.SoundFile(str(tmp), "w", out_sr, h.channels, subtype=a.subtype,
@@ -144,6 +198,8 @@ def cmd_info(a: argparse.Namespace) -> None:
 
     with open(a.input, "rb") as f:
         r = RcReader(f)
+        for i in range(r.num_chunks):  # CRC and structure of every chunk; the tokens need the model's tables
+            r.check_chunk(i)
         h = r.header
         size = os.fstat(f.fileno()).st_size
         secs = h.num_samples / h.sample_rate
@@ -172,23 +228,23 @@ def cmd_tokens(a: argparse.Namespace) -> None:
     import torch
 
     from . import audio as audio_io
-    from .compress import CompressOptions, _blocks_from_file, encode_chunks
+    from .compress import _blocks_from_file, chunk_samples, encode_chunks
 
     out = Path(a.output)
     if out.suffix.lower() not in (".npz", ".json"):
         raise CliError(f"output must be .npz or .json, got {out.name!r}")
-    codec = _load_model(a.model, a.device)
+    check_output(out, a.force)  # before the (long) encode, not after
     meta = audio_io.info(a.input)
     sr_in = audio_io.check_sample_rate(meta.samplerate)
     if meta.frames <= 0:
         raise CliError(f"{a.input} has no samples")
-    total = -(-meta.frames * codec.sample_rate // sr_in)
+    codec = _load_model(a.model, a.device)
+    total = audio_io.resampled_length(meta.frames, sr_in, codec.sample_rate)  # as encode(path) and .rc
     c = int(meta.channels)
-    opts = CompressOptions(chunk_seconds=600.0)
     r, q = [], []
     with torch.no_grad(), _progress(meta.duration, "tokens", a.quiet) as bar:
         blocks = _blocks_from_file(Path(a.input), sr_in, codec.sample_rate, c, total, 1.0, bar)
-        cs = max(codec.config.reasoning_hop, int(opts.chunk_seconds * codec.sample_rate) // 9600 * 9600)
+        cs = chunk_samples(codec, 600.0)
         for ch in encode_chunks(codec, blocks, total, c, cs, codec.num_recon_codebooks):
             r.append(ch.reasoning)
             q.append(ch.recon)
@@ -210,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp: argparse.ArgumentParser, model: bool = True) -> None:
         if model:
             sp.add_argument("--model", help="model folder or Hugging Face id (default: the embedded model)")
-            sp.add_argument("--device", default="cpu", help="cpu or cuda")
+            sp.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
         sp.add_argument("-f", "--force", action="store_true", help="overwrite the output")
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
@@ -220,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = s.add_mutually_exclusive_group()
     g.add_argument("--recon-codebooks", type=int, help="reconstruction codebooks to keep (fewer = lower bitrate)")
     g.add_argument("--bitrate", type=float, help="highest raw bitrate in bit/s; picks the codebook count")
-    s.add_argument("--chunk-seconds", type=float, default=20.0, help="seconds per independently checked chunk")
+    s.add_argument("--chunk-seconds", type=float, default=20.0,
+                   help="seconds per independently checked chunk, rounded to a multiple of 0.4 s (default 20)")
     s.add_argument("--packed", action="store_true",
                    help="bit-pack every chunk (default: each chunk rANS-coded or bit-packed, whichever is "
                    "smaller, when the model has entropy tables)")
@@ -256,9 +313,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        with _terminate_cleanly():
+            args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at interpreter exit
         return 0
+    except Terminated as e:
+        print(f"rcodec: terminated ({e}); no output written", file=sys.stderr)
+        return 128 + e.signum  # as a shell reports a process the signal ended
     except (ReasoningCodecError, CliError, ValueError) as e:
         print(f"rcodec: error: {e}", file=sys.stderr)
         return EXIT_ERROR
@@ -275,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rcodec: error: {e.strerror or e}: {getattr(e, 'filename', '') or ''}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("rcodec: interrupted", file=sys.stderr)
+        print("rcodec: interrupted; no output written", file=sys.stderr)
         return 130
     except Exception as e:  # never a traceback for users; RCODEC_DEBUG=1 shows it
         if os.environ.get("RCODEC_DEBUG"):

@@ -22,5 +22,9 @@ class WeightsError(ReasoningCodecError, ValueError):
     """Missing, truncated or mismatching weights, or an invalid config."""
 
 
+class OptionError(ReasoningCodecError, ValueError):
+    """An argument outside what it allows: a time span, a chunk length, a bitrate, a device."""
+
+
 class NoWeightsInstalledError(WeightsError):
     """No trained default weights are installed with this copy of the package."""

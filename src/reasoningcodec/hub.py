@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .atomic import temp_next_to, write_keeping_mode
 from .config import CodecConfig
-from .errors import NoWeightsInstalledError, WeightsError
+from .errors import NoWeightsInstalledError, OptionError, WeightsError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 TABLES_NAME = "entropy.safetensors"
 DEFAULT_DIR = Path(__file__).parent / "pretrained" / "default"
-
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 def save_pretrained(model: Any, directory: str | os.PathLike, dtype: torch.dtype = torch.float32) -> None:
@@ -35,11 +32,9 @@ def save_pretrained(model: Any, directory: str | os.PathLike, dtype: torch.dtype
     if getattr(model, "entropy_tables", None) is not None:
         files.append((TABLES_NAME, lambda p: model.entropy_tables.save(p)))
     for name, write in files:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=str(d))
-        os.close(fd)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files
+        tmp = temp_next_to(d / name)  # mode 0666 & ~umask, as a plain open() would make
         try:
-            write(tmp)
+            write_keeping_mode(tmp, write)
             os.replace(tmp, d / name)
         except BaseException:
             if os.path.exists(tmp):
@@ -65,13 +60,44 @@ def _resolve(name_or_path: str | os.PathLike) -> Path:
                            f"{str(e).splitlines()[0] if str(e) else ''}") from None
 
 
+def check_device(device: Any) -> torch.device:
+    """``device`` as a :class:`torch.device` that exists on this machine.
+
+    Raises:
+        OptionError: not a device name torch knows (expected ``cpu``, ``cuda`` or ``cuda:N``...), or a
+            CUDA/MPS device this machine does not have.
+    """
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise OptionError(f"device {device!r} is not a torch device (expected cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise OptionError(f"device {str(device)!r} asked for, but no CUDA device is available (use cpu)")
+        if dev.index is not None and dev.index >= n:
+            raise OptionError(f"device {str(device)!r} asked for, but this machine has {n} CUDA device(s): "
+                              f"cuda:0..cuda:{n - 1}")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise OptionError(f"device {str(device)!r} asked for, but MPS is not available (use cpu)")
+    elif dev.type not in ("cpu", "cuda", "mps"):
+        raise OptionError(f"device {str(device)!r} is not supported (expected cpu, cuda, cuda:N or mps)")
+    return dev
+
+
 def from_pretrained(name_or_path: str | os.PathLike, device: Any = "cpu") -> Any:
-    """Load a codec from a local folder or a Hub id; every problem is a :class:`WeightsError`."""
+    """Load a codec from a local folder or a Hub id onto ``device``.
+
+    Raises:
+        WeightsError: missing, corrupt or mismatching weights.
+        OptionError: ``device`` does not exist here (see :func:`check_device`).
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from .model import ReasoningCodec
 
+    device = check_device(device)
     d = _resolve(name_or_path)
     cfg_path, w_path = d / CONFIG_NAME, d / WEIGHTS_NAME
     if not cfg_path.exists():
@@ -113,7 +139,9 @@ def from_pretrained(name_or_path: str | os.PathLike, device: Any = "cpu") -> Any
 
 
 def load(device: Any = "cpu") -> Any:
-    """The default trained codec shipped inside the package (no network)."""
+    """The default trained codec shipped inside the package (no network), on ``device`` (an
+    :class:`OptionError` when that device does not exist here)."""
+    check_device(device)
     if not (DEFAULT_DIR / WEIGHTS_NAME).exists():
         raise NoWeightsInstalledError(
             "no trained default weights are installed in this copy of reasoningcodec yet "

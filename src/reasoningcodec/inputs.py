@@ -59,8 +59,8 @@ def prepare_audio(wav: Any, model_rate: int, device: torch.device, sample_rate: 
         sr = audio_io.check_sample_rate(sample_rate)
         if sr != model_rate:
             res = audio_io.resample(wav.detach().cpu().numpy(), sr, model_rate)
-            ratio = model_rate / sr
-            lens = torch.clamp((lens.double() * ratio).round().long(), min=1, max=res.shape[-1])
+            lens = torch.tensor([audio_io.resampled_length(int(n), sr, model_rate) for n in lens.tolist()])
+            lens = torch.clamp(lens, min=1, max=res.shape[-1])
             wav = torch.from_numpy(res)
             mask = torch.arange(wav.shape[1])[None] < lens[:, None]
             wav = torch.where(mask, wav, torch.zeros(()))

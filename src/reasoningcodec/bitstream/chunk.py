@@ -4,8 +4,8 @@ Chunk record (little-endian)::
 
     start_sample        u64
     num_samples         u32   1..header.chunk_samples
-    n_reasoning_frames  u32   Tr
-    n_recon_frames      u32   Tq
+    n_reasoning_frames  u32   Tr = header.expected_frames(num_samples, "reasoning"), exactly
+    n_recon_frames      u32   Tq = header.expected_frames(num_samples, "recon"), exactly
     payload_len         u32
     payload             payload_len bytes
     crc32               u32   over all of the above
@@ -31,7 +31,9 @@ from .entropy import EntropyTables
 from .header import CODING_ADAPTIVE, CODING_PACKED, RcHeader
 from .packing import bits_for, pack_tokens, packed_size, unpack_tokens
 
-__all__ = ["RcChunk", "CHUNK_HEAD_SIZE", "CHUNK_OVERHEAD", "MAX_TOKENS_PER_CHUNK", "encode_chunk", "decode_chunk"]
+__all__ = [
+    "RcChunk", "CHUNK_HEAD_SIZE", "CHUNK_OVERHEAD", "MAX_TOKENS_PER_CHUNK", "encode_chunk", "check_record", "decode_chunk",
+]
 
 _HEAD = struct.Struct("<QIIII")
 _CRC = struct.Struct("<I")
@@ -102,9 +104,10 @@ def _check_frames(header: RcHeader, num_samples: int, tr: int, tq: int, where: s
     if not 1 <= num_samples <= header.chunk_samples:
         raise BitstreamError(f"{where}: num_samples={num_samples} outside 1..chunk_samples={header.chunk_samples}")
     for stream, t in (("reasoning", tr), ("recon", tq)):
-        hi = header.max_frames(num_samples, stream)
-        if t > hi:
-            raise BitstreamError(f"{where}: {t} {stream} frames for {num_samples} samples (at most {hi} allowed)")
+        want = header.expected_frames(num_samples, stream)
+        if t != want:
+            raise BitstreamError(f"{where}: {t} {stream} frames for {num_samples} samples; the header's frame "
+                                 f"rate needs exactly {want}")
     c = header.channels
     tokens = c * (header.num_reasoning_codebooks * tr + header.num_recon_codebooks * tq)
     if tokens > MAX_TOKENS_PER_CHUNK:
@@ -190,12 +193,15 @@ def decode_chunk_head(head: bytes) -> tuple[int, int, int, int, int]:
     return int(start), int(num), int(tr), int(tq), int(plen)
 
 
-def decode_chunk(record: bytes, header: RcHeader, tables: EntropyTables | None = None, where: str = "chunk") -> RcChunk:
-    """Parse and validate one complete chunk record (exactly the record's bytes).
+def check_record(record: bytes, header: RcHeader, where: str = "chunk") -> tuple[int, int, int, int, int]:
+    """Check one chunk record without decoding its tokens: size, CRC32, frame counts against the sample
+    count, and the payload length its coding mode allows. No entropy tables needed.
+
+    Returns:
+        ``(start_sample, num_samples, tr, tq, payload_len)``.
 
     Raises:
-        BitstreamError: truncated or corrupt record (CRC), inconsistent lengths or shapes, values out of
-            range, or missing/mismatching entropy tables.
+        BitstreamError: naming the first problem found.
     """
     if len(record) < CHUNK_OVERHEAD:
         raise BitstreamError(f"{where}: truncated record of {len(record)} bytes (at least {CHUNK_OVERHEAD})")
@@ -206,22 +212,34 @@ def decode_chunk(record: bytes, header: RcHeader, tables: EntropyTables | None =
     if zlib.crc32(memoryview(record)[: len(record) - _CRC.size]) != crc:
         raise BitstreamError(f"{where}: CRC32 mismatch (corrupt data)")
     _check_frames(header, num, tr, tq, where)
+    packed_len = _packed_payload_size(header, tr, tq)
+    if header.coding_mode == CODING_PACKED and plen != packed_len:
+        raise BitstreamError(f"{where}: packed payload is {plen} bytes, expected {packed_len}")
+    if header.coding_mode == CODING_ADAPTIVE and plen > packed_len:
+        raise BitstreamError(
+            f"{where}: payload of {plen} bytes is longer than bit-packing ({packed_len}); an adaptive "
+            "file never stores that"
+        )
+    return start, num, tr, tq, plen
+
+
+def decode_chunk(record: bytes, header: RcHeader, tables: EntropyTables | None = None, where: str = "chunk") -> RcChunk:
+    """Parse and validate one complete chunk record (exactly the record's bytes).
+
+    Raises:
+        BitstreamError: truncated or corrupt record (CRC), inconsistent lengths or shapes, values out of
+            range, or missing/mismatching entropy tables.
+    """
+    start, num, tr, tq, plen = check_record(record, header, where)
     payload = bytes(record[CHUNK_HEAD_SIZE : CHUNK_HEAD_SIZE + plen])
     c, kr, kq = header.channels, header.num_reasoning_codebooks, header.num_recon_codebooks
     packed_len = _packed_payload_size(header, tr, tq)
     if header.coding_mode == CODING_PACKED or (header.coding_mode == CODING_ADAPTIVE and plen == packed_len):
-        if plen != packed_len:
-            raise BitstreamError(f"{where}: packed payload is {plen} bytes, expected {packed_len}")
         nr = packed_size(c * kr * tr, bits_for(header.reasoning_codebook_size))
         reasoning = unpack_tokens(payload[:nr], c * kr * tr, bits_for(header.reasoning_codebook_size))
         recon = unpack_tokens(payload[nr:], c * kq * tq, bits_for(header.recon_codebook_size))
         reasoning, recon = reasoning.reshape(c, kr, tr), recon.reshape(c, kq, tq)
     else:
-        if header.coding_mode == CODING_ADAPTIVE and plen > packed_len:
-            raise BitstreamError(
-                f"{where}: payload of {plen} bytes is longer than bit-packing ({packed_len}); an adaptive "
-                "file never stores that"
-            )
         if tables is None:
             raise BitstreamError(
                 f"{where}: the file is entropy-coded with tables {header.table_hash.hex()[:16]}...; none were given"

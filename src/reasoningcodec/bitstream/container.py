@@ -11,7 +11,9 @@ File layout::
 
 Byte offsets are relative to the first byte of the header. Chunks are contiguous and in order:
 chunk 0 starts at sample 0, chunk i+1 starts where chunk i ends and the last ends at
-``header.num_samples``. Records tile the file exactly between the header and the index.
+``header.num_samples``; every chunk but the last holds exactly ``header.chunk_samples`` samples, so
+there are ``ceil(num_samples / chunk_samples)`` of them. Records tile the file exactly between the
+header and the index.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import BinaryIO, Callable, Iterable, Iterator, NamedTuple, Union
 import numpy as np
 
 from ..errors import BitstreamError
-from .chunk import CHUNK_OVERHEAD, RcChunk, decode_chunk, encode_chunk
+from .chunk import CHUNK_OVERHEAD, RcChunk, check_record, decode_chunk, encode_chunk
 from .entropy import EntropyTables
 from .header import CODING_PACKED, MAX_HEADER_SIZE, RcHeader
 
@@ -135,6 +137,11 @@ class RcWriter:
             raise BitstreamError(
                 f"chunk ends at sample {chunk.end_sample}, past header.num_samples={self.header.num_samples}"
             )
+        if chunk.num_samples != self.header.chunk_samples and chunk.end_sample != self.header.num_samples:
+            raise BitstreamError(
+                f"chunk {self._num_chunks} holds {chunk.num_samples} samples; every chunk but the last must hold "
+                f"header.chunk_samples={self.header.chunk_samples}"
+            )
         if self._num_chunks >= (1 << 32) - 1:
             raise BitstreamError("too many chunks for one .rc file")
         record = encode_chunk(chunk, self.header, self.tables)
@@ -238,12 +245,19 @@ class RcReader:
             if index_offset != self.header_size or h.num_samples != 0:
                 raise BitstreamError("corrupt .rc file: no chunks but the file has data or samples")
             return []
+        want = -(-h.num_samples // h.chunk_samples)
+        if n != want:
+            raise BitstreamError(f"corrupt .rc file: the index lists {n} chunks, but {h.num_samples} samples in "
+                                 f"chunks of {h.chunk_samples} need {want}")
         arr = np.frombuffer(index, dtype=_INDEX_DTYPE)
         starts = arr["start"].astype(object)
         nums = arr["num"].astype(np.int64)
         offsets = arr["offset"].astype(object)
         if nums.min() < 1 or nums.max() > h.chunk_samples:
             raise BitstreamError(f"corrupt .rc index: chunk sizes outside 1..chunk_samples={h.chunk_samples}")
+        if np.any(nums[:-1] != h.chunk_samples):
+            raise BitstreamError(f"corrupt .rc index: a chunk before the last holds fewer than "
+                                 f"chunk_samples={h.chunk_samples} samples")
         ends = starts + nums.astype(object)
         if starts[0] != 0 or np.any(starts[1:] != ends[:-1]) or ends[-1] != h.num_samples:
             raise BitstreamError(f"corrupt .rc index: chunks do not tile samples 0..{h.num_samples} in order")
@@ -302,12 +316,22 @@ class RcReader:
         info = self.chunk_info(i)
         record = self._read_at(info.offset, self.record_size(i))
         chunk = decode_chunk(record, self.header, self.tables, where=f"chunk {i}")
-        if (chunk.start_sample, chunk.num_samples) != (info.start_sample, info.num_samples):
-            raise BitstreamError(
-                f"chunk {i}: covers samples {chunk.start_sample}+{chunk.num_samples} but the index says "
-                f"{info.start_sample}+{info.num_samples}"
-            )
+        self._check_agrees(i, chunk.start_sample, chunk.num_samples, info)
         return chunk
+
+    def check_chunk(self, i: int) -> None:
+        """Check chunk ``i``'s record (CRC, frame counts, payload length, index agreement) without decoding
+        its tokens, so without entropy tables; decoding (:meth:`read_chunk`) checks the tokens too."""
+        info = self.chunk_info(i)
+        start, num, _, _, _ = check_record(self._read_at(info.offset, self.record_size(i)), self.header,
+                                           where=f"chunk {i}")
+        self._check_agrees(i, start, num, info)
+
+    def _check_agrees(self, i: int, start: int, num: int, info: ChunkInfo) -> None:
+        if (start, num) != (info.start_sample, info.num_samples):
+            raise BitstreamError(
+                f"chunk {i}: covers samples {start}+{num} but the index says {info.start_sample}+{info.num_samples}"
+            )
 
     def iter_chunks(self) -> Iterator[RcChunk]:
         """Every chunk in order."""

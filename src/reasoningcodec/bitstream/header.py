@@ -64,8 +64,6 @@ MAX_CODEBOOKS = 1024
 MAX_CODEBOOK_SIZE = 1 << 24
 MAX_GAIN_DB = 1000.0
 MAX_HEADER_SIZE = PREFIX_SIZE + 2 + MAX_MODEL_ID_BYTES + _FIXED.size + _CRC.size
-# Frame-count sanity bound: a chunk of n samples may hold at most expected(n) + expected(n)//4 + SLACK frames.
-FRAME_SLACK = 16
 
 
 def _as_rate(value: Any, name: str) -> Fraction:
@@ -205,14 +203,10 @@ class RcHeader:
         return self.num_samples / self.sample_rate
 
     def expected_frames(self, num_samples: int, stream: str) -> int:
-        """``ceil(num_samples * rate / sample_rate)`` for stream "reasoning" or "recon"."""
+        """``ceil(num_samples * rate / sample_rate)`` for stream "reasoning" or "recon": the frames a chunk of
+        ``num_samples`` holds (exactly; readers and writers reject any other count)."""
         rate = self.reasoning_frame_rate if stream == "reasoning" else self.recon_frame_rate
         return -(-num_samples * rate.numerator // (rate.denominator * self.sample_rate))
-
-    def max_frames(self, num_samples: int, stream: str) -> int:
-        """Largest frame count a chunk of ``num_samples`` samples may hold (sanity bound)."""
-        e = self.expected_frames(num_samples, stream)
-        return e + e // 4 + FRAME_SLACK
 
     # -- serialisation --------------------------------------------------------------------------
 
