@@ -23,7 +23,10 @@ text_to_music        accuracy of an instrument-family classifier on the generate
 audio/music_caption  fraction of reference key facts (class; instrument, tempo word, key) in the caption
 song                 WER (Whisper) against the lyrics (English rows); lyric_recognition: CER/WER
 fewshot_denoise      SI-SDR improvement; fewshot_vc: similarity to the demo's target voice
-fewshot_classify     accuracy (2-way, held-out classes)
+fewshot_classify     accuracy on ``--fewshot-episodes`` 2-way episodes built here from held-out clips
+                     (:mod:`uniaudio_lm.recipes.episodes`): classes absent from every train row,
+                     query and demos from different source recordings, nonsense labels (and again
+                     with the real names shuffled); beside chance and a nearest-demo log-mel baseline
 ===================  ==========================================================================
 
 Every model number comes with its trivial baseline or ceiling where one is meaningful (empty output,
@@ -40,13 +43,19 @@ Run (from the repository root; one thread, beside a training job)::
     .venv/bin/python benchmarks/lm_tasks.py --tasks tts,asr --tts-en-rows 100
 
 Writes ``--out`` (JSON, default ``benchmarks/results/lm_tasks.json``) and the Markdown table beside it
-(``.md``).
+(``.md``), and each task's measured status (:mod:`uniaudio_lm.status`: ``works`` when it meets its
+target, else ``experimental``) to ``task_status.json`` beside the benchmarked weights (``--status-out``;
+tasks not run this time keep their entry when the weights are the same). Only the status, from an
+earlier results file::
+
+    .venv/bin/python benchmarks/lm_tasks.py --status-from benchmarks/results/lm_tasks.json
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import math
 import os
@@ -62,6 +71,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("UNIAUDIO_NO_WARN", "1")  # the benchmark measures the tasks; no experimental-task warnings
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
@@ -70,15 +80,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from uniaudio_lm import evaluation as E  # noqa: E402
+from uniaudio_lm import status as S  # noqa: E402
+from uniaudio_lm.recipes import episodes as EP  # noqa: E402
 
 SR = E.LM_RATE
-TARGETS: dict[tuple[str, str], tuple[str, float]] = {
-    # (task, metric) -> (comparison, threshold), from issue #7
-    ("fewshot_classify", "accuracy"): (">=", 0.75),
-    ("tts", "WER (Whisper tiny.en)"): ("<=", 0.30),
-    ("asr", "CER (en)"): ("<=", 0.15),
-    ("instruct_tts", "rate pairs in requested direction"): (">=", 0.90),
-}
+TARGETS = S.TARGETS  # (task, metric) -> (comparison, threshold), from issue 22
+SOUND_TASKS = ("text_to_sound", "audio_caption", "audio_qa", "speech_sound", "fewshot_classify", "denoise",
+               "separation", "fewshot_denoise")  # train rows that name sound classes
 TEXT_TOKENS = {"asr": 128, "dysarthric_asr": 128, "yue_asr": 128, "lyric_recognition": 128, "spoken_qa": 32,
                "audio_qa": 32, "audio_caption": 96, "music_caption": 96}
 GM_FAMILIES = ("piano", "chromatic percussion", "organ", "guitar", "bass", "strings", "ensemble", "brass", "reed",
@@ -100,6 +108,7 @@ class Bench:
     asr_en_rows: int
     seed: int
     threads: int
+    fewshot_episodes: int = 200
     test: dict[str, list[dict]] = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)
     items: dict[str, list[dict]] = field(default_factory=dict)
@@ -171,15 +180,21 @@ class Bench:
         return self._speaker
 
     # ------------------------------------------------------------------ results
-    def add(self, task: str, metric: str, value: float | None, n: int, kind: str = "model", note: str = "") -> None:
-        """One table row; ``value=None`` with a ``note`` when it could not be computed."""
+    def add(self, task: str, metric: str, value: float | None, n: int, kind: str = "model", note: str = "",
+            role: str | None = None) -> None:
+        """One table row; ``value=None`` with a ``note`` when it could not be computed. A baseline's
+        ``role`` is ``trivial``, ``ceiling`` or ``reference`` (default: ``ceiling`` when the note says so,
+        else ``trivial``); the task status compares the model with the trivial ones."""
         tgt = TARGETS.get((task, metric)) if kind == "model" else None
         met = None
         if tgt is not None and value is not None and not math.isnan(value):
-            met = value >= tgt[1] if tgt[0] == ">=" else value <= tgt[1]
-        self.rows.append({"task": task, "metric": metric, "kind": kind,
-                          "value": None if value is None or math.isnan(value) else float(value), "n": n,
-                          "target": f"{tgt[0]} {tgt[1]:g}" if tgt else "", "met": met, "note": note})
+            met = S.compare(value, tgt)
+        row = {"task": task, "metric": metric, "kind": kind,
+               "value": None if value is None or math.isnan(value) else float(value), "n": n,
+               "target": f"{tgt[0]} {tgt[1]:g}" if tgt else "", "met": met, "note": note}
+        if kind == "baseline":
+            row["role"] = role or S.baseline_role(row)
+        self.rows.append(row)
 
     def skip(self, task: str, metric: str, reason: str, kind: str = "model") -> None:
         self.add(task, metric, None, 0, kind, reason)
@@ -376,10 +391,10 @@ def t_instruct_tts(b: Bench) -> None:
     if n_ref:
         acc, n = E.pair_accuracy(rate_ref)
         b.add("instruct_tts", "rate pairs in requested direction", acc, n, "baseline",
-              "espeak-ng at 240 vs 125 wpm (what the measure gives real speech); chance = 0.5")
+              "espeak-ng at 240 vs 125 wpm (what the measure gives real speech); chance = 0.5", "reference")
         acc, n = E.pair_accuracy(pitch_ref)
         b.add("instruct_tts", "pitch pairs in requested direction", acc, n, "baseline",
-              "espeak-ng at pitch 74 vs 26; chance = 0.5")
+              "espeak-ng at pitch 74 vs 26; chance = 0.5", "reference")
     else:
         b.skip("instruct_tts", "rate pairs in requested direction", "espeak-ng not installed", "baseline")
     A = api()
@@ -674,31 +689,133 @@ def t_fewshot_vc(b: Bench) -> None:
     b.add("fewshot_vc", "speaker cosine to the target voice", mean(sims), sum(not math.isnan(s) for s in sims))
 
 
+def train_sound_classes(b: Bench) -> set[str]:
+    """Every sound class a train row names: label, sound tag, few-shot class, a sound used as noise."""
+    out: set[str] = set()
+    for task in SOUND_TASKS:
+        for r in b.train_rows(task):
+            if "class" in r:  # few-shot rows of recipes.episodes: the labels are nonsense words
+                out |= {r["class"], *(d.get("class", "") for d in r.get("demos", []))}
+            else:
+                out |= {r[k] for k in ("label", "sound_tag") if isinstance(r.get(k), str)}
+                out |= {d["label"] for d in r.get("demos", []) if isinstance(d.get("label"), str)}
+            if r.get("noise") == "sound" and isinstance(r.get("noise_detail"), str):
+                out.add(r["noise_detail"])
+    out.discard("")
+    return out
+
+
+def recording_of(r: dict) -> str:
+    """Source recording of a labelled sound clip: its Tux Paint file, else the clip itself (a synthesis)."""
+    f = (r.get("augment") or {}).get("file")
+    return f"tuxpaint:{f}" if f else f"clip:{r['audio']}"
+
+
+def fewshot_pool(b: Bench) -> dict[str, dict[str, list[str]]]:
+    """Held-out labelled sound clips of every test recipe: class → source recording → clip paths."""
+    pool: dict[str, dict[str, list[str]]] = {}
+
+    def put(cls: str, rec: str, path: str) -> None:
+        clips = pool.setdefault(cls, {}).setdefault(rec, [])
+        if path not in clips:
+            clips.append(path)
+
+    for task in ("audio_caption", "text_to_sound", "audio_qa"):
+        for r in b.test.get(task, []):
+            if r.get("label") and r.get("audio"):
+                put(r["label"], recording_of(r), r["audio"])
+    for r in b.test.get("fewshot_classify", []):
+        if "recording" in r:  # rows of recipes.episodes (older rows do not say their recordings)
+            put(r["class"], r["recording"], r["audio"])
+            for d in r["demos"]:
+                put(d["class"], d["recording"], d["audio"])
+    return pool
+
+
+def fewshot_episodes(b: Bench) -> list[tuple[EP.Episode, list[str], str]]:
+    """``--fewshot-episodes`` honest episodes (:mod:`uniaudio_lm.recipes.episodes`, nonsense names) over
+    the held-out clips: ``(episode, demo clip paths in episode order, query clip path)``."""
+    pool, train = fewshot_pool(b), train_sound_classes(b)
+    rng = random.Random(f"fewshot|{b.seed}")
+    try:
+        eps = EP.episodes({c: list(recs) for c, recs in pool.items()}, b.fewshot_episodes, rng, train_classes=train)
+    except EP.EpisodeError as e:
+        raise Skip(f"no honest few-shot episodes: {e}") from None
+    ok = EP.eligible(pool, train)
+    b.sanity["fewshot_episodes"] = {
+        "episodes": len(eps), "recordings_per_class": {c: len(v) for c, v in ok.items()},
+        "real_classes": sorted(c for c, v in ok.items() if any(r.startswith("tuxpaint:") for r in v)),
+        "left_out_train_classes": sorted(set(pool) & train),
+        "left_out_single_recording": sorted(c for c in pool if c not in train and c not in ok)}
+    out = []
+    for ep in eps:
+        used: set[str] = set()
+        demos = [_pick_clip(pool[c][r], used, rng) for c, r in ep.demos]
+        out.append((ep, demos, _pick_clip(pool[ep.query[0]][ep.query[1]], used, rng)))
+    return out
+
+
+def _pick_clip(clips: list[str], used: set[str], rng: random.Random) -> str:
+    p = rng.choice([c for c in clips if c not in used] or clips)
+    used.add(p)
+    return p
+
+
+@functools.lru_cache(maxsize=4096)
+def _clip_features(path: str) -> np.ndarray:
+    return E.clip_features(path)
+
+
+def nearest_demo(query: np.ndarray, demos: Sequence[np.ndarray], classes: Sequence[str]) -> str:
+    """The class whose mean demo is nearest the query (cosine of clip features standardised over the
+    episode's clips): the acoustic baseline, no language model."""
+    allf = np.array([*demos, query])
+    mu, sd = allf.mean(axis=0), allf.std(axis=0) + 1e-6
+    cent: dict[str, list[np.ndarray]] = {}
+    for f, c in zip(demos, classes):
+        cent.setdefault(c, []).append((f - mu) / sd)
+    return max(cent, key=lambda c: E.cosine(np.mean(cent[c], axis=0), (query - mu) / sd))
+
+
+def wilson(hits: Sequence[bool], z: float = 1.96) -> str:
+    """95% Wilson interval of a proportion, as text."""
+    n = len(hits)
+    if not n:
+        return "no items"
+    p = sum(hits) / n
+    c = (p + z * z / (2 * n)) / (1 + z * z / n)
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return f"95% CI {max(0.0, c - h):.2f}-{min(1.0, c + h):.2f}"
+
+
 def t_fewshot_classify(b: Bench) -> None:
-    rows = b.take("fewshot_classify")
-    if not rows:
-        raise Skip("no fewshot_classify test rows")
-    b.add("fewshot_classify", "accuracy", 0.5, len(rows), "baseline", "chance (2-way)")
-    # acoustic nearest-demo baseline: standardised clip features, cosine to each label's mean demo
-    hits = []
-    for r in rows:
-        q = E.clip_features(b.path(r["audio"]))
-        feats = {d["audio"]: E.clip_features(b.path(d["audio"])) for d in r["demos"]}
-        allf = np.array(list(feats.values()) + [q])
-        mu, sd = allf.mean(axis=0), allf.std(axis=0) + 1e-6
-        cent = {}
-        for d in r["demos"]:
-            cent.setdefault(d["label"], []).append((feats[d["audio"]] - mu) / sd)
-        best = max(cent, key=lambda lab: E.cosine(np.mean(cent[lab], axis=0), (q - mu) / sd))
-        hits.append(best == r["label"])
-    b.add("fewshot_classify", "accuracy", mean(hits), len(rows), "baseline",
-          "nearest demo by log-mel statistics (no language model)")
+    eps = fewshot_episodes(b)
+    n = len(eps)
+    info = b.sanity["fewshot_episodes"]
+    what = (f"{len(info['recordings_per_class'])} held-out classes ({len(info['real_classes'])} real), "
+            "query and demos from different recordings")
+    b.add("fewshot_classify", "accuracy", 0.5, n, "baseline", "chance (2-way)")
+    guess = [nearest_demo(_clip_features(str(b.path(q))), [_clip_features(str(b.path(p))) for p in demos],
+                          [c for c, _ in ep.demos]) for ep, demos, q in eps]
+    base = [g == ep.query[0] for g, (ep, _, _) in zip(guess, eps)]
+    b.add("fewshot_classify", "accuracy", mean(base), n, "baseline",
+          f"nearest demo by log-mel statistics (no language model); {wilson(base)}", "reference")
     A = api()
-    out = call_model(b, "fewshot_classify", rows, lambda r: A.fewshot_classify(
-        [(str(b.path(d["audio"])), d["label"]) for d in r["demos"]], str(b.path(r["audio"])),
-        labels=r.get("labels"), **kw(b)))
-    b.add("fewshot_classify", "accuracy", mean([h == r["label"] for r, h in out]), len(out))
-    b.items["fewshot_classify"] = [{"label": r["label"], "hyp": h} for r, h in out]
+    rng = random.Random(f"fewshot-names|{b.seed}")
+    hyps: dict[str, list[Any]] = {}
+    for naming, metric in (("nonsense", "accuracy"), ("shuffled", "accuracy (real names shuffled)")):
+        runs = [(ep if ep.naming == naming else EP.renamed(ep, naming, rng), demos, q) for ep, demos, q in eps]
+        out = call_model(b, "fewshot_classify", runs, lambda e: A.fewshot_classify(
+            [(str(b.path(p)), e[0].names[c]) for p, (c, _) in zip(e[1], e[0].demos)], str(b.path(e[2])),
+            labels=e[0].labels, **kw(b)))
+        hits = [h == e[0].answer for e, h in out]
+        b.add("fewshot_classify", metric, mean(hits), len(out),
+              note=f"{naming} labels; {what}; {wilson(hits)}")
+        hyps[naming] = [(e[0].names, h) for e, h in out]
+    b.items["fewshot_classify"] = [
+        {"classes": list(ep.classes), "answer": ep.query[0], "demos": [list(d) for d in ep.demos],
+         "query": list(ep.query), "nearest_demo": g} for (ep, _, _), g in zip(eps, guess)]
+    b.items["fewshot_classify_model"] = {k: [{"names": dict(nm), "hyp": h} for nm, h in v] for k, v in hyps.items()}
 
 
 def _classify_generated(b: Bench, task: str, clf: E.AudioClassifier, rows: list[dict], label: Callable[[dict], str],
@@ -728,8 +845,8 @@ def t_text_to_sound(b: Bench) -> None:
     train = []
     for task in ("audio_caption", "audio_qa"):
         train += [(b.path(r["audio"]), r["label"]) for r in b.test.get(task, []) if r.get("label")]
-    for r in b.test.get("fewshot_classify", []):
-        train += [(b.path(d["audio"]), d["label"]) for d in r.get("demos", [])]
+    for r in b.test.get("fewshot_classify", []):  # "class": the true class (labels are nonsense words)
+        train += [(b.path(d["audio"]), d.get("class", d["label"])) for d in r.get("demos", [])]
     clf = fit_classifier(b, "sound_class", train)
     A = api()
     _classify_generated(b, "text_to_sound", clf, rows, lambda r: r["label"],
@@ -903,13 +1020,74 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch and Whisper threads (default 1)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lm_tasks.json")
+    p.add_argument("--fewshot-episodes", type=int, default=200, help="few-shot episodes (default 200)")
     p.add_argument("--random-tiny", action="store_true",
                    help="TESTS ONLY: a randomly initialised tiny model (write --out somewhere else, e.g. /tmp)")
+    p.add_argument("--status-out", type=Path, default=None,
+                   help="task status file (default: task_status.json beside the benchmarked weights)")
+    p.add_argument("--no-status", action="store_true", help="do not write the task status file")
+    p.add_argument("--status-from", type=Path, default=None, metavar="RESULTS_JSON",
+                   help="only write the task status from an earlier results file, measured on the weights "
+                        "of --model (default: the installed ones)")
     return p.parse_args(argv)
+
+
+def weights_dir(a: argparse.Namespace) -> Path:
+    from uniaudio_lm.pipeline import DEFAULT_DIR
+
+    return Path(a.model) if a.model else DEFAULT_DIR
+
+
+def write_status(rows: list[dict], tasks: Sequence[str], bench_meta: dict[str, Any], weights: Path,
+                 out: Path | None) -> Path:
+    """``task_status.json`` for the weights in ``weights`` from these result rows: the tasks in ``tasks``
+    are (re)assessed, every other registry task keeps its entry if the file was written for the same
+    weights, else it is experimental, not measured."""
+    from uniaudio_lm.registry import TASKS
+
+    path = out or weights / S.STATUS_NAME
+    sha = S.weights_sha256(weights)
+    try:
+        old = S.StatusTable.from_json(json.loads(path.read_text(encoding="utf-8"))) if path.is_file() else None
+    except (ValueError, TypeError):
+        old = None
+    same = old is not None and old.weights_sha256 == sha
+    keep = {t: v for t, v in old.tasks.items() if t not in tasks} if same and old is not None else {}
+    table = S.from_rows(rows, [t for t in TASKS if t not in keep], MAIN_METRIC, bench_meta, sha)
+    table.tasks.update(keep)
+    if keep and old is not None:
+        table.benchmark["kept_from"] = old.benchmark.get("date", "")
+    table.save(path)
+    return path
+
+
+def status_from(a: argparse.Namespace) -> int:
+    """``--status-from``: the task status of an earlier results file."""
+    res = json.loads(a.status_from.read_text(encoding="utf-8"))
+    meta = res.get("meta", {})
+    tasks = sorted({r["task"] for r in res["rows"]})
+    path = write_status(res["rows"], tasks, _status_meta(meta, a.status_from), weights_dir(a), a.status_out)
+    table = S.StatusTable.from_json(json.loads(path.read_text(encoding="utf-8")))
+    for t, st in table.tasks.items():
+        print(f"{t:18s} {st.status:12s} {st.metric[:34]:34s} {'-' if st.score is None else f'{st.score:.3g}':>7s} "
+              f"{st.note[:70]}")
+    print(f"wrote {path}")
+    return 0
+
+
+def _status_meta(meta: dict[str, Any], results: Path) -> dict[str, Any]:
+    try:
+        rel = results.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        rel = str(results)
+    return {"date": meta.get("date", ""), "results": rel, "model": meta.get("model", ""),
+            "data": meta.get("data", "")}
 
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    if a.status_from is not None:
+        return status_from(a)
     torch.set_num_threads(a.threads)
     t_start = time.perf_counter()
     tasks = [t.strip() for t in a.tasks.split(",") if t.strip()] or registry_tasks()
@@ -924,7 +1102,7 @@ def main(argv: list[str] | None = None) -> int:
     if pipe is None:
         print(reason, file=sys.stderr)
     b = Bench(a.data, pipe, reason, a.per_task, a.tts_en_rows, a.asr_en_rows, a.seed, a.threads,
-              test=read_rows(a.data / "test"))
+              a.fewshot_episodes, test=read_rows(a.data / "test"))
     for t in tasks:
         t0 = time.perf_counter()
         n0 = len(b.rows)
@@ -953,6 +1131,10 @@ def main(argv: list[str] | None = None) -> int:
                                  "items": b.items}, indent=1, default=float))
     a.out.with_suffix(".md").write_text(markdown(b, meta))
     print(f"wrote {a.out} and {a.out.with_suffix('.md')} ({meta['seconds']:.0f} s)")
+    if a.no_status or pipe is None or a.random_tiny:
+        print("task status not written (--no-status, no model, or --random-tiny)")
+    else:
+        print(f"wrote {write_status(b.rows, tasks, _status_meta(meta, a.out), weights_dir(a), a.status_out)}")
     return 0
 
 

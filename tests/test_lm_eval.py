@@ -258,24 +258,33 @@ def test_lm_tasks_benchmark_smoke(tmp_path, monkeypatch):
              "noise1": 0.2 * rng.standard_normal(SR), "q0": harmonic(350, 1.0), "q1": 0.2 * rng.standard_normal(SR)}
     for name, x in clips.items():
         sf.write(tmp_path / "audio" / f"{name}.flac", x.astype(np.float32), SR)
-    demos = [{"audio": "audio/tone0.flac", "label": "tone"}, {"audio": "audio/noise0.flac", "label": "noise"}]
-    rows = [{"task": "fewshot_classify", "audio": "audio/q0.flac", "labels": ["tone", "noise"], "demos": demos,
-             "label": "tone", "text": "tone"},
-            {"task": "fewshot_classify", "audio": "audio/q1.flac", "labels": ["tone", "noise"], "demos": demos,
-             "label": "noise", "text": "noise"},
+    # few-shot rows of recipes.episodes: true class and source recording of every clip (the benchmark
+    # builds its own episodes from them: each class has two recordings here)
+    demos = [{"audio": "audio/tone0.flac", "label": "dax", "class": "tone", "recording": "r-tone0"},
+             {"audio": "audio/noise0.flac", "label": "wug", "class": "noise", "recording": "r-noise0"}]
+    rows = [{"task": "fewshot_classify", "audio": "audio/q0.flac", "labels": ["dax", "wug"], "demos": demos,
+             "label": "dax", "text": "dax", "class": "tone", "recording": "r-q0"},
+            {"task": "fewshot_classify", "audio": "audio/q1.flac", "labels": ["dax", "wug"], "demos": demos,
+             "label": "wug", "text": "wug", "class": "noise", "recording": "r-q1"},
             {"task": "asr", "audio": "audio/tone1.flac", "text": "hello world", "language": "en"},
             {"task": "tts", "audio": "audio/tone1.flac", "text": "hello world", "language": "en"}]
     (tmp_path / "test" / "fake.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = tmp_path / "res" / "lm.json"
     monkeypatch.setattr(E, "whisper_status", lambda: "Whisper not available: removed for this test")
     rc = lm_tasks.main(["--data", str(tmp_path), "--random-tiny", "--per-task", "2", "--tts-en-rows", "1",
-                        "--asr-en-rows", "1", "--tasks", "fewshot_classify,asr,audio_qa,tts", "--out", str(out)])
+                        "--asr-en-rows", "1", "--tasks", "fewshot_classify,asr,audio_qa,tts", "--out", str(out),
+                        "--fewshot-episodes", "4"])
     assert rc == 0
     res = json.loads(out.read_text())
     by = {(r["task"], r["metric"], r["kind"], r["note"]): r for r in res["rows"]}
     assert by[("fewshot_classify", "accuracy", "baseline", "chance (2-way)")]["value"] == 0.5
-    model = by[("fewshot_classify", "accuracy", "model", "")]
-    assert model["n"] == 2 and model["value"] in (0.0, 0.5, 1.0) and model["target"] == ">= 0.75"
+    model = next(r for r in res["rows"] if r["task"] == "fewshot_classify" and r["kind"] == "model")
+    assert model["metric"] == "accuracy" and model["note"].startswith("nonsense labels")
+    assert model["n"] == 4 and model["value"] in (0.0, 0.25, 0.5, 0.75, 1.0) and model["target"] == ">= 0.75"
+    assert any(r["metric"] == "accuracy (real names shuffled)" and r["n"] == 4 for r in res["rows"])
+    nearest = next(r for r in res["rows"] if r["note"].startswith("nearest demo"))
+    assert nearest["role"] == "reference" and nearest["n"] == 4
+    assert res["sanity"]["fewshot_episodes"]["episodes"] == 4
     assert by[("asr", "CER (en)", "baseline", "empty output")]["value"] == 1.0
     assert by[("asr", "CER (en)", "model", "")]["value"] is not None
     audio_qa = [r for r in res["rows"] if r["task"] == "audio_qa"]

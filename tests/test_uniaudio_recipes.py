@@ -98,12 +98,24 @@ def test_fewshot_test_classes_never_in_train(built):
 
     train, test = set(), set()
     for r in rows(built, "train", "sfx_fewshot"):
-        train |= set(r["labels"]) | {d["label"] for d in r["demos"]}
+        train |= {r["class"]} | {d["class"] for d in r["demos"]}
     train |= {r["noise_detail"] for r in rows(built, "train", "noise_pairs") if r["noise"] == "sound"}
     for r in rows(built, "test", "sfx_fewshot"):
-        test |= set(r["labels"]) | {d["label"] for d in r["demos"]}
+        test |= {r["class"]} | {d["class"] for d in r["demos"]}
     assert train and test and not train & test
     assert all(held_out(lab) for lab in test) and not any(held_out(lab) for lab in train)
+
+
+def test_fewshot_episodes_are_honest(built):
+    """Query and demos come from different recordings; the labels are meaningless words."""
+    from uniaudio_lm.recipes.episodes import NONSENSE
+
+    for split in ("train", "test"):
+        for r in rows(built, split, "sfx_fewshot"):
+            assert all(d["recording"] != r["recording"] for d in r["demos"])
+            assert set(r["labels"]) <= set(NONSENSE) and r["label"] == r["text"] and r["label"] in r["labels"]
+            names = {d["class"]: d["label"] for d in r["demos"]}
+            assert len(names) == 2 and len(set(names.values())) == 2 and names[r["class"]] == r["label"]
 
 
 def test_synthetic_fallback_without_tuxpaint(tmp_path):
@@ -114,7 +126,7 @@ def test_synthetic_fallback_without_tuxpaint(tmp_path):
                  options={"tuxpaint_dir": str(tmp_path / "missing")}, log=lambda s: None)
     assert "sfx_caption" in info["skipped"] and "Tux Paint" in info["skipped"]["sfx_caption"]
     assert not (tmp_path / "train" / "sfx_caption.jsonl").exists()
-    labels = {s: {lab for r in rows(tmp_path, s, "sfx_fewshot") for lab in r["labels"]} for s in ("train", "test")}
+    labels = {s: {d["class"] for r in rows(tmp_path, s, "sfx_fewshot") for d in r["demos"]} for s in ("train", "test")}
     assert labels["train"] and labels["test"] and not labels["train"] & labels["test"]
     assert labels["train"] | labels["test"] <= set(SYNTHETIC)
 

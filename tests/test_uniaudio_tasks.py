@@ -25,6 +25,9 @@ from uniaudio_lm.registry import TASKS, TaskError, render
 from uniaudio_lm.sentence import AudioItem, PlainText, TaskPrompt, TextField, VoicePrompt, build, parse
 from uniaudio_lm.tasks import KINDS, TASK_PROMPTS
 
+# these tests run tasks on untrained pipelines; the experimental-task warning is tested in test_uniaudio_status.py
+pytestmark = pytest.mark.filterwarnings("ignore::uniaudio_lm.status.ExperimentalTaskWarning")
+
 CODEC = CodecConfig(enc_dim=32, latent_dim=48, dec_dim=32, reasoning_dim=32, reasoning_heads=2, reasoning_layers=1,
                     num_recon_codebooks=3, recon_codebook_size=32, num_reasoning_codebooks=2,
                     reasoning_codebook_size=16, dec_blocks=1, enc_blocks=1, model_id="test-tiny")

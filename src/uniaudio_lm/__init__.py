@@ -29,6 +29,11 @@ a function here, on a trained :class:`Pipeline` (``uniaudio_lm.load()``; see :mo
 
 The same tasks on the command line: ``uniaudio list``, ``uniaudio tts "hello" -o out.wav``.
 
+Each task carries its measured status from the last benchmark of the installed weights
+(``pretrained/default/task_status.json``): ``works`` or ``experimental``. Experimental tasks warn once
+(:class:`ExperimentalTaskWarning`; ``UNIAUDIO_NO_WARN=1`` or a warnings filter silences it), and
+``uniaudio list`` shows every task's status.
+
 Training: ``python -m uniaudio_lm.train`` (stages 1-4, DDP via torchrun); install the result with
 ``uniaudio install <out_dir>/model``. Tokenizer rebuild: ``python -m uniaudio_lm.tokenizer train``.
 """
@@ -53,6 +58,7 @@ from .tokenizer import FIELD_TAGS, SPECIAL_TOKENS, TextTokenizer, default_tokeni
 from .vocab import AudioVocab, Special  # noqa: E402
 from .registry import TASKS, TaskError, TaskSpec  # noqa: E402
 from .pipeline import Pipeline, install, load, score  # noqa: E402
+from .status import ExperimentalTaskWarning, TaskStatus  # noqa: E402
 from .api import (asr, audio_caption, audio_qa, continue_audio, continue_text, denoise, dysarthric_asr,  # noqa: E402
                   fewshot_classify, fewshot_denoise, fewshot_scores, fewshot_vc, instruct_tts, lyric_recognition,
                   music_caption, reason_to_recon, recon_to_reason, separate, song, speech_edit, speech_sound,
@@ -68,7 +74,8 @@ __all__ = [
     "codes_from_items", "collate", "decode_audio", "default_tokenizer", "drop_conditions", "from_hf_llama",
     "generate", "load_checkpoint", "parse", "sample", "save_checkpoint", "__version__",
     # tasks
-    "Pipeline", "TASKS", "TaskError", "TaskSpec", "install", "load", "score",
+    "ExperimentalTaskWarning", "Pipeline", "TASKS", "TaskError", "TaskSpec", "TaskStatus", "install", "load",
+    "score",
     "asr", "audio_caption", "audio_qa", "continue_audio", "continue_text", "denoise", "dysarthric_asr",
     "fewshot_classify", "fewshot_denoise", "fewshot_scores", "fewshot_vc", "instruct_tts", "lyric_recognition",
     "music_caption", "reason_to_recon", "recon_to_reason", "separate", "song", "speech_edit", "speech_sound",

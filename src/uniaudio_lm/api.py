@@ -10,7 +10,11 @@ Conventions (every function):
   (0.9) and ``top_k`` (50), optional classifier-free guidance ``cfg_scale``, and stops at the item's
   end or after ``max_seconds`` (``None``: from the input's length);
 - the layouts come from :mod:`uniaudio_lm.registry` (``TASKS[name].prompt``), the same builders that
-  make the training examples.
+  make the training examples;
+- a task that did not meet its target in the last benchmark of these weights (``task_status.json``
+  beside them, see :mod:`uniaudio_lm.status`) warns once per process with an
+  :class:`ExperimentalTaskWarning`; silence it with a warnings filter or ``UNIAUDIO_NO_WARN=1``;
+- text outputs are always valid UTF-8 (generation is constrained, :mod:`uniaudio_lm.utf8`).
 
 Example::
 
@@ -30,10 +34,11 @@ from .generate import SamplingConfig
 from .pipeline import (Audio, AudioInput, Pipeline, audio_config, generate_item, generate_recon, generate_text, load,
                        score)
 from .sentence import AudioItem
+from .status import ExperimentalTaskWarning, warn_if_experimental
 from .tasks import ANSWER_TAGS
 
 __all__ = [
-    "Pipeline", "load", "tts", "instruct_tts", "voice_tts", "asr", "dysarthric_asr", "yue_asr", "spoken_qa",
+    "ExperimentalTaskWarning", "Pipeline", "load", "tts", "instruct_tts", "voice_tts", "asr", "dysarthric_asr", "yue_asr", "spoken_qa",
     "spoken_qa_speech", "speech_edit", "speech_sound", "text_to_sound", "audio_caption", "audio_qa", "text_to_music",
     "music_caption", "song", "lyric_recognition", "fewshot_denoise", "fewshot_vc", "fewshot_classify",
     "fewshot_scores", "continue_text", "continue_audio", "reason_to_recon", "recon_to_reason", "denoise", "separate",
@@ -50,8 +55,12 @@ def default_pipeline() -> Pipeline:
     return _DEFAULT
 
 
-def _pipe(pipeline: Pipeline | None) -> Pipeline:
-    return pipeline if pipeline is not None else default_pipeline()
+def _pipe(pipeline: Pipeline | None, task: str) -> Pipeline:
+    """The pipeline to use; warns once if ``task`` is experimental for its weights (:mod:`uniaudio_lm.status`)."""
+    p = pipeline if pipeline is not None else default_pipeline()
+    key = str(p.directory) if p.directory is not None else f"pipeline@{id(p):x}"
+    warn_if_experimental(p.task_status(task), key, stacklevel=3)
+    return p
 
 
 def _seconds(pipe: Pipeline, codes: Audio, max_seconds: float | None, scale: float = 1.25) -> float:
@@ -82,7 +91,7 @@ def tts(text: str, *, language: str = "en", pipeline: Pipeline | None = None, se
         max_seconds: float = 20.0, temperature: float = 0.9, top_k: int | None = 50,
         cfg_scale: float | None = None) -> np.ndarray:
     """Text → speech. ``language``: ``"en"``, ``"zh"`` (Mandarin) or ``"yue"`` (Cantonese)."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "tts")
     return _audio("tts", p, {"text": text, "language": language}, max_seconds, temperature, top_k, cfg_scale, seed)
 
 
@@ -90,7 +99,7 @@ def instruct_tts(text: str, style: str, *, pipeline: Pipeline | None = None, see
                  max_seconds: float = 20.0, temperature: float = 0.9, top_k: int | None = 50,
                  cfg_scale: float | None = None) -> np.ndarray:
     """Style caption (voice, emotion, pace...) + text → speech in that style."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "instruct_tts")
     return _audio("instruct_tts", p, {"caption": style, "text": text}, max_seconds, temperature, top_k, cfg_scale,
                   seed)
 
@@ -99,7 +108,7 @@ def voice_tts(text: str, voice: AudioInput, style: str, *, voice_seconds: float 
               pipeline: Pipeline | None = None, seed: int = 0, max_seconds: float = 20.0, temperature: float = 0.9,
               top_k: int | None = 50, cfg_scale: float | None = None) -> np.ndarray:
     """A voice prompt (its first ``voice_seconds``, ≈3 s) + style caption + text → speech in that voice."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "voice_tts")
     fields = {"voice": _voice(p, voice, voice_seconds), "caption": style, "text": text}
     return _audio("voice_tts", p, fields, max_seconds, temperature, top_k, cfg_scale, seed)
 
@@ -108,7 +117,7 @@ def spoken_qa_speech(audio: AudioInput, *, pipeline: Pipeline | None = None, see
                      max_seconds: float = 20.0, temperature: float = 0.9, top_k: int | None = 50,
                      cfg_scale: float | None = None) -> np.ndarray:
     """A spoken question → a spoken answer."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "spoken_qa_speech")
     return _audio("spoken_qa_speech", p, {"source": p.encode(audio)}, max_seconds, temperature, top_k, cfg_scale,
                   seed)
 
@@ -117,7 +126,7 @@ def speech_edit(audio: AudioInput, instruction: str, *, pipeline: Pipeline | Non
                 max_seconds: float | None = None, temperature: float = 0.9, top_k: int | None = 50,
                 cfg_scale: float | None = None) -> np.ndarray:
     """Source speech + an edit instruction → the edited speech (default limit: 1.5 × the source + 1 s)."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "speech_edit")
     src = p.encode(audio)
     return _audio("speech_edit", p, {"instruction": instruction, "source": src}, _seconds(p, src, max_seconds, 1.5),
                   temperature, top_k, cfg_scale, seed)
@@ -127,7 +136,7 @@ def speech_sound(text: str, sound: str, *, pipeline: Pipeline | None = None, see
                  max_seconds: float = 20.0, temperature: float = 0.9, top_k: int | None = 50,
                  cfg_scale: float | None = None) -> np.ndarray:
     """Text + a sound tag (``"rain"``, ``"dog barking"``) → the speech with that sound behind it."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "speech_sound")
     return _audio("speech_sound", p, {"caption": sound, "text": text}, max_seconds, temperature, top_k, cfg_scale,
                   seed)
 
@@ -135,7 +144,7 @@ def speech_sound(text: str, sound: str, *, pipeline: Pipeline | None = None, see
 def denoise(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0, max_seconds: float | None = None,
             temperature: float = 0.9, top_k: int | None = 50, cfg_scale: float | None = None) -> np.ndarray:
     """Noisy speech → clean speech."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "denoise")
     src = p.encode(audio)
     return _audio("denoise", p, {"source": src}, _seconds(p, src, max_seconds), temperature, top_k, cfg_scale, seed)
 
@@ -144,7 +153,7 @@ def separate(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int =
              temperature: float = 0.9, top_k: int | None = 50,
              cfg_scale: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A mixture → ``(speech, background)``; the background is generated after the speech, as in training."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "separation")
     src = p.encode(audio)
     cfg = audio_config(p, _seconds(p, src, max_seconds), temperature, top_k, cfg_scale, seed)
     spec = registry.get("separation")
@@ -159,55 +168,55 @@ def separate(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int =
 # ---------------------------------------------------------------- understanding
 def asr(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0, max_new_tokens: int = 256) -> str:
     """Speech → transcript."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "asr")
     return _text("asr", p, {"audio": p.encode(audio)}, max_new_tokens, seed)
 
 
 def dysarthric_asr(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0,
                    max_new_tokens: int = 256) -> str:
     """Dysarthric speech → transcript (the ASR layout with its own prompts; zero-shot in the paper)."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "dysarthric_asr")
     return _text("dysarthric_asr", p, {"audio": p.encode(audio)}, max_new_tokens, seed)
 
 
 def yue_asr(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0, max_new_tokens: int = 256) -> str:
     """Cantonese speech → transcript in Chinese characters."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "yue_asr")
     return _text("yue_asr", p, {"audio": p.encode(audio)}, max_new_tokens, seed)
 
 
 def spoken_qa(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0,
               max_new_tokens: int = 128) -> str:
     """A spoken question → a text answer."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "spoken_qa")
     return _text("spoken_qa", p, {"audio": p.encode(audio)}, max_new_tokens, seed)
 
 
 def audio_caption(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0,
                   max_new_tokens: int = 128) -> str:
     """A sound → a one-sentence caption."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "audio_caption")
     return _text("audio_caption", p, {"audio": p.encode(audio)}, max_new_tokens, seed)
 
 
 def audio_qa(audio: AudioInput, question: str, *, pipeline: Pipeline | None = None, seed: int = 0,
              max_new_tokens: int = 128) -> str:
     """A sound + a question about it → a text answer."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "audio_qa")
     return _text("audio_qa", p, {"question": question, "audio": p.encode(audio)}, max_new_tokens, seed)
 
 
 def music_caption(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0,
                   max_new_tokens: int = 128) -> str:
     """Music → a one-sentence description."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "music_caption")
     return _text("music_caption", p, {"audio": p.encode(audio)}, max_new_tokens, seed)
 
 
 def lyric_recognition(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0,
                       max_new_tokens: int = 256) -> str:
     """Singing → its lyrics."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "lyric_recognition")
     return _text("lyric_recognition", p, {"audio": p.encode(audio)}, max_new_tokens, seed)
 
 
@@ -215,14 +224,14 @@ def lyric_recognition(audio: AudioInput, *, pipeline: Pipeline | None = None, se
 def text_to_sound(caption: str, *, pipeline: Pipeline | None = None, seed: int = 0, max_seconds: float = 10.0,
                   temperature: float = 0.9, top_k: int | None = 50, cfg_scale: float | None = None) -> np.ndarray:
     """A sound description → the sound."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "text_to_sound")
     return _audio("text_to_sound", p, {"caption": caption}, max_seconds, temperature, top_k, cfg_scale, seed)
 
 
 def text_to_music(caption: str, *, pipeline: Pipeline | None = None, seed: int = 0, max_seconds: float = 10.0,
                   temperature: float = 0.9, top_k: int | None = 50, cfg_scale: float | None = None) -> np.ndarray:
     """A music description → music."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "text_to_music")
     return _audio("text_to_music", p, {"caption": caption}, max_seconds, temperature, top_k, cfg_scale, seed)
 
 
@@ -230,7 +239,7 @@ def song(lyrics: str, *, language: str = "en", style: str | None = None, voice: 
          voice_seconds: float = 3.0, pipeline: Pipeline | None = None, seed: int = 0, max_seconds: float = 30.0,
          temperature: float = 0.9, top_k: int | None = 50, cfg_scale: float | None = None) -> np.ndarray:
     """Lyrics (``language`` ``"en"`` or ``"zh"``), optional style caption and singer voice prompt → singing."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "song")
     fields = {"lyric": lyrics, "language": language, "caption": style,
               "voice": None if voice is None else _voice(p, voice, voice_seconds)}
     return _audio("song", p, fields, max_seconds, temperature, top_k, cfg_scale, seed)
@@ -248,7 +257,7 @@ def fewshot_denoise(examples: Sequence[tuple[AudioInput, AudioInput]], query: Au
                     temperature: float = 0.9, top_k: int | None = 50, cfg_scale: float | None = None) -> np.ndarray:
     """``examples = [(noisy, clean), ...]`` (one is enough) + a noisy query → the clean query, in one
     auditory sentence."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "fewshot_denoise")
     demos, src = _pairs(p, examples), p.encode(query)
     return _audio("fewshot_denoise", p, {"demos": demos, "source": src}, _seconds(p, src, max_seconds), temperature,
                   top_k, cfg_scale, seed)
@@ -258,7 +267,7 @@ def fewshot_vc(examples: Sequence[tuple[AudioInput, AudioInput]], query: AudioIn
                pipeline: Pipeline | None = None, seed: int = 0, max_seconds: float | None = None,
                temperature: float = 0.9, top_k: int | None = 50, cfg_scale: float | None = None) -> np.ndarray:
     """``examples = [(source, converted), ...]`` (one-shot) + a source query → the query in the target voice."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "fewshot_vc")
     demos, src = _pairs(p, examples), p.encode(query)
     return _audio("fewshot_vc", p, {"demos": demos, "source": src}, _seconds(p, src, max_seconds, 1.5), temperature,
                   top_k, cfg_scale, seed)
@@ -267,7 +276,7 @@ def fewshot_vc(examples: Sequence[tuple[AudioInput, AudioInput]], query: AudioIn
 def fewshot_scores(examples: Sequence[tuple[AudioInput, str]], query: AudioInput,
                    labels: Sequence[str] | None = None, *, pipeline: Pipeline | None = None) -> dict[str, float]:
     """Log-likelihood of each candidate label as the query's answer (see :func:`fewshot_classify`)."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "fewshot_classify")
     if not examples:
         raise ValueError("give at least one (audio, label) example")
     demos = [(p.encode(a), str(lab)) for a, lab in examples]
@@ -291,7 +300,7 @@ def fewshot_classify(examples: Sequence[tuple[AudioInput, str]], query: AudioInp
 # ---------------------------------------------------------------- pre-training tasks
 def continue_text(text: str, *, pipeline: Pipeline | None = None, seed: int = 0, max_new_tokens: int = 64) -> str:
     """Text → its continuation (greedy; the text-only layout, so the model's language ability)."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "text_only")
     # the text-only layout has no prompt part: the given text is the start of the target itself
     segs = registry.get("text_only").example(text=text).segments
     return generate_text(p, segs, None, max_new_tokens, seed)
@@ -300,7 +309,7 @@ def continue_text(text: str, *, pipeline: Pipeline | None = None, seed: int = 0,
 def continue_audio(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0, max_seconds: float = 5.0,
                    temperature: float = 0.9, top_k: int | None = 50) -> np.ndarray:
     """An audio prefix → its continuation (the continuation only, not the prefix)."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "audio_only")
     return _audio("audio_only", p, {"prefix": p.encode(audio)}, max_seconds, temperature, top_k, None, seed)
 
 
@@ -308,7 +317,7 @@ def reason_to_recon(audio: AudioInput, *, pipeline: Pipeline | None = None, seed
                     max_seconds: float | None = None, temperature: float = 0.9, top_k: int | None = 50) -> np.ndarray:
     """The input's reasoning tokens → reconstruction tokens generated by the language model → audio
     (resynthesis from the 5 Hz semantic stream alone)."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "reason_to_recon")
     codes = p.encode(audio)
     segs = registry.get("reason_to_recon").prompt(audio=(codes[0], None)).segments
     recon = generate_recon(p, segs, p.frames_for(_seconds(p, codes, max_seconds)), SamplingConfig(temperature, top_k),
@@ -321,7 +330,7 @@ def recon_to_reason(audio: AudioInput, *, pipeline: Pipeline | None = None, seed
                     top_k: int | None = None) -> np.ndarray:
     """The input's reconstruction tokens → reasoning tokens generated by the language model: int64
     ``[Kr, Tr]`` (greedy by default)."""
-    p = _pipe(pipeline)
+    p = _pipe(pipeline, "recon_to_reason")
     codes = p.encode(audio)
     segs = registry.get("recon_to_reason").prompt(audio=(None, codes[1])).segments
     cfg = audio_config(p, _seconds(p, codes, max_seconds), temperature, top_k, None, seed, reasoning_only=True)

@@ -13,7 +13,9 @@ Examples::
 
 Text results go to stdout (or ``-o FILE``); audio to ``-o FILE`` (.wav, .flac, .ogg at 24 kHz). Outputs are
 written to a temp file and renamed into place when complete, and an existing file is kept unless ``-f``.
-Every expected failure prints one line on stderr and exits 1 (2 for bad arguments).
+Every expected failure prints one line on stderr and exits 1 (2 for bad arguments). A task that is
+``experimental`` for the weights in use (``uniaudio list`` shows each task's measured status) prints one
+warning line on stderr before it runs; ``-q`` or ``UNIAUDIO_NO_WARN=1`` hides it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import argparse
 import json
 import os
 import sys
-import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -116,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 ... (default cpu)")
     common.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     common.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
-    common.add_argument("-q", "--quiet", action="store_true", help="no messages on stderr")
+    common.add_argument("-q", "--quiet", action="store_true",
+                        help="no messages on stderr (not even the experimental-task warning)")
 
     ls = sub.add_parser("list", help="print the task registry")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
@@ -166,19 +169,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------- commands
 def cmd_list(a: argparse.Namespace) -> None:
-    from . import registry
+    from . import registry, status
+    from .pipeline import DEFAULT_DIR
 
     specs = list(registry.TASKS.values())
+    table = status.read(DEFAULT_DIR)
     if a.json:
         rows = [{"task": s.name, "category": s.category, "kind": s.kind, "function": s.function,
                  "inputs": s.inputs, "outputs": s.outputs, "layout": s.layout, "prompts": len(s.prompts),
-                 "recipe": s.recipe, "languages": list(s.languages), "zero_shot": s.zero_shot} for s in specs]
+                 "recipe": s.recipe, "languages": list(s.languages), "zero_shot": s.zero_shot,
+                 "status": table.get(s.name).to_json()} for s in specs]
         print(json.dumps(rows, indent=1, ensure_ascii=False))
         return
-    print(f"{'task':<18} {'category':<9} {'kind':<13} {'command':<18} {'prompts':>7}  {'recipe':<17} layout")
+    print(f"{'task':<18} {'category':<9} {'kind':<13} {'command':<18} {'status':<12} {'prompts':>7}  "
+          f"{'recipe':<17} layout")
     for s in specs:
-        print(f"{s.name:<18} {s.category:<9} {s.kind:<13} {s.function:<18} {len(s.prompts):>7}  {s.recipe:<17} "
-              f"{s.layout}")
+        print(f"{s.name:<18} {s.category:<9} {s.kind:<13} {s.function:<18} {table.get(s.name).status:<12} "
+              f"{len(s.prompts):>7}  {s.recipe:<17} {s.layout}")
+    date = table.benchmark.get("date", "")
+    print(f"\nstatus: {table.reason or 'last benchmark of the installed weights'}{f', {date}' if date else ''}; "
+          "works = meets its target or clearly beats its trivial baseline (scores: uniaudio list --json)")
 
 
 def cmd_install(a: argparse.Namespace) -> None:
@@ -207,14 +217,14 @@ def _check_output(path: str, force: bool, exts: Sequence[str] | None) -> Path:
 def _write_atomic(outputs: Sequence[tuple[Path, Callable[[str], None]]]) -> None:
     """Write every output to a temp file next to it, then rename them all into place (nothing is
     left behind when a write fails)."""
+    from reasoningcodec.atomic import temp_next_to, write_keeping_mode
+
     tmps: list[str] = []
     try:
         for path, write in outputs:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix,
-                                       dir=str(path.resolve().parent))
-            os.close(fd)
+            tmp = str(temp_next_to(path, ".part" + path.suffix))  # 0666 & ~umask, as open() makes; not 0600
             tmps.append(tmp)
-            write(tmp)
+            write_keeping_mode(tmp, write)
         for (path, _), tmp in zip(outputs, tmps):
             os.replace(tmp, path)
     finally:
@@ -227,6 +237,26 @@ def _audio_writer(wav: Any, sr: int) -> Callable[[str], None]:
     from reasoningcodec import audio as audio_io
 
     return lambda tmp: audio_io.save(tmp, wav, sr)
+
+
+def _show_task_warnings(quiet: bool) -> None:
+    """Inside ``warnings.catch_warnings()``: an experimental-task warning is one ``uniaudio: warning:``
+    line on stderr (nothing with ``quiet``)."""
+    from .status import ExperimentalTaskWarning
+
+    if quiet:
+        warnings.simplefilter("ignore", ExperimentalTaskWarning)
+        return
+    warnings.simplefilter("always", ExperimentalTaskWarning)  # the task functions warn once per task
+    default = warnings.showwarning
+
+    def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, ExperimentalTaskWarning):
+            print(f"uniaudio: warning: {message} (-q hides this)", file=sys.stderr, flush=True)
+        else:
+            default(message, category, *args, **kwargs)
+
+    warnings.showwarning = show
 
 
 def cmd_task(a: argparse.Namespace) -> None:
@@ -271,7 +301,9 @@ def cmd_task(a: argparse.Namespace) -> None:
         kwargs["top_k"] = a.top_k if a.top_k > 0 else None
     kwargs["seed"] = a.seed
     pipe = load(a.model, a.device)
-    result = getattr(api, fn)(*args, pipeline=pipe, **kwargs)
+    with warnings.catch_warnings():
+        _show_task_warnings(a.quiet)
+        result = getattr(api, fn)(*args, pipeline=pipe, **kwargs)
 
     if out in (_AUDIO_OUT, "audio2"):
         wavs = [result] if out == _AUDIO_OUT else list(result)

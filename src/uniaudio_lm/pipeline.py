@@ -6,6 +6,7 @@ A pipeline folder (default ``uniaudio_lm/pretrained/default/``) holds::
     config.json, model.safetensors    UniAudioLM.save_pretrained
     pipeline.json                     {"codec_model_id": ..., "tokenizer": "default" | "tokenizer.json",
                                        "recon_codebooks": n, "format": 1}
+    task_status.json                  each task's measured status (uniaudio_lm.status; optional)
 
 ``codec_model_id`` names the codec whose tokens the model was trained on; :func:`load` refuses another
 codec. Write a folder with :meth:`Pipeline.save_pretrained` or :func:`install` (from a training run).
@@ -18,7 +19,7 @@ import math
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,6 +32,7 @@ from reasoningcodec import audio as audio_io
 from .config import UniAudioConfig
 from .generate import GenerationConfig, SamplingConfig, decode_audio, generate, sample
 from .model import IGNORE, UniAudioLM
+from .status import StatusTable, TaskStatus, read as read_status
 from .sentence import AudioItem, Segment, SentenceTensors, TextField, build, collate
 from .tokenizer import TextTokenizer, default_tokenizer
 
@@ -53,6 +55,8 @@ class Pipeline:
         codec: the :class:`reasoningcodec.ReasoningCodec` whose tokens the model reads and writes.
         device: where the model and codec run.
         recon_codebooks: reconstruction codebooks per frame the model uses (default: all the model has).
+        directory: the pipeline folder it was loaded from (``None``: built in memory); its
+            ``task_status.json`` says which tasks work (:meth:`task_status`).
     """
 
     model: UniAudioLM
@@ -60,6 +64,8 @@ class Pipeline:
     codec: ReasoningCodec
     device: torch.device | str = "cpu"
     recon_codebooks: int | None = None
+    directory: Path | None = None
+    _status: StatusTable | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.device = torch.device(self.device)
@@ -83,6 +89,12 @@ class Pipeline:
         self.recon_codebooks = n
         self.model = self.model.to(self.device).eval()
         self.codec = self.codec.to(self.device).eval()
+
+    def task_status(self, task: str) -> TaskStatus:
+        """The measured status of ``task`` (``works`` / ``experimental``) for these weights."""
+        if self._status is None:
+            self._status = read_status(self.directory)
+        return self._status.get(task)
 
     @property
     def sample_rate(self) -> int:
@@ -243,7 +255,7 @@ def load(path: str | os.PathLike | None = None, device: str | torch.device = "cp
     if config.text_vocab_size < tok.vocab_size:
         raise WeightsError(f"{d}: the model's text vocabulary ({config.text_vocab_size}) is smaller than the "
                            f"tokenizer ({tok.vocab_size})")
-    return Pipeline(model, tok, codec, dev, meta.get("recon_codebooks") or None)
+    return Pipeline(model, tok, codec, dev, meta.get("recon_codebooks") or None, d)
 
 
 def install(model_dir: str | os.PathLike, dest: str | os.PathLike | None = None,
@@ -322,7 +334,9 @@ def generate_text(pipe: Pipeline, segments: Sequence[Segment], tag: str | None, 
     out = generate(pipe.model, tok, [st], GenerationConfig(max_new_positions=max_new_tokens, mode="text", seed=seed))
     ids = out[0].text_ids
     cut = next((i for i, t in enumerate(ids) if tok.is_special(t)), len(ids))
-    return tok.decode(ids[:cut]).strip()
+    # generation keeps the bytes valid UTF-8 (uniaudio_lm.utf8), so only a character cut off by
+    # max_new_tokens can be incomplete: it is left out rather than shown as U+FFFD
+    return tok.decode(ids[:cut], errors="ignore").strip()
 
 
 def audio_config(pipe: Pipeline, max_seconds: float, temperature: float, top_k: int | None,

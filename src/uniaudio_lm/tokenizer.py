@@ -6,7 +6,9 @@ corpus shipped in ``uniaudio_lm/data/tokenizer_corpus.txt`` and saved as JSON in
 
     python -m uniaudio_lm.tokenizer train [--corpus FILE ...] [--vocab-size 4096] [--out PATH]
 
-Byte-level BPE round-trips every string exactly (``decode(encode(s)) == s``). Special-token strings
+Byte-level BPE round-trips every string exactly (``decode(encode(s)) == s``). Decoding joins the tokens'
+bytes and reads them as UTF-8, so any id sequence gives valid text: bytes that are not UTF-8 (a model
+can emit half a character) become U+FFFD, or are dropped with ``errors="ignore"``. Special-token strings
 that appear inside user text are *not* turned into special tokens: :meth:`TextTokenizer.encode` treats
 all input as plain text, and special tokens are only ever inserted by id (see :mod:`uniaudio_lm.sentence`).
 """
@@ -33,6 +35,21 @@ SPECIAL_TOKENS: tuple[str, ...] = (
 )
 
 DEFAULT_VOCAB_SIZE = 4096
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """The byte-level alphabet (GPT-2's): every byte as one printable character."""
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars, extra = {b: chr(b) for b in keep}, 0
+    for b in range(256):
+        if b not in chars:
+            chars[b] = chr(256 + extra)
+            extra += 1
+    return chars
+
+
+#: Character of the byte-level alphabet → the byte it stands for.
+BYTE_OF_CHAR: dict[str, int] = {c: b for b, c in _bytes_to_unicode().items()}
 
 
 def _data_path(name: str) -> Path:
@@ -78,6 +95,7 @@ class TextTokenizer:
         self.special = SpecialIds(i("<pad>"), i("<eot>"), i("<audio>"), i("<task>"), i("</task>"))
         self._tag_ids = {tag: (i(f"<{tag}>"), i(f"</{tag}>")) for tag in FIELD_TAGS}
         self._special_set = frozenset(i(t) for t in SPECIAL_TOKENS)
+        self._bytes: list[bytes] | None = None
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -145,9 +163,26 @@ class TextTokenizer:
         """Plain text → ids (never special tokens)."""
         return list(self._tok.encode(text, add_special_tokens=False).ids)
 
-    def decode(self, ids: Sequence[int]) -> str:
-        """Ids → text; special tokens are written out as their strings."""
-        return self._tok.decode(list(ids), skip_special_tokens=False)
+    def token_bytes(self, token_id: int) -> bytes:
+        """The bytes one id stands for (a special token: its string in UTF-8; an unknown id: ``b""``)."""
+        if self._bytes is None:
+            self._bytes = [self._bytes_of(i) for i in range(self.vocab_size)]
+        return self._bytes[token_id] if 0 <= token_id < len(self._bytes) else b""
+
+    def _bytes_of(self, token_id: int) -> bytes:
+        s = self._tok.id_to_token(token_id)
+        if s is None:
+            return b""
+        if token_id in self._special_set or any(c not in BYTE_OF_CHAR for c in s):
+            return s.encode("utf-8")
+        return bytes(BYTE_OF_CHAR[c] for c in s)
+
+    def decode(self, ids: Sequence[int], errors: str = "replace") -> str:
+        """Ids → text; special tokens are written out as their strings, unknown ids are skipped.
+
+        The result is always valid text: byte sequences that are not UTF-8 become U+FFFD
+        (``errors="replace"``) or are left out (``errors="ignore"``)."""
+        return b"".join(self.token_bytes(int(i)) for i in ids).decode("utf-8", errors=errors)
 
     def token(self, token_id: int) -> str:
         """The token string of one id."""

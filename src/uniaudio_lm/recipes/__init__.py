@@ -7,7 +7,8 @@
 ``text``, ``language``, ``caption``, ``question``, ``answer``, ``voice`` (voice prompt clip), ``source``
 (input clip of edit/denoise/vc/spoken_qa_speech), ``instruction``, ``lyric``, ``label``, ``labels``,
 ``demos`` (``[{"audio"|"source": clip, "label": ...}]``), ``style``, ``speaker``, ``sound_tag``,
-``instrument``, ``tempo_bpm``.
+``instrument``, ``tempo_bpm``; few-shot classification rows and their demos also carry the true
+``class`` and its source ``recording`` (their ``label`` is a meaningless word, see ``recipes.episodes``).
 
 ``python -m uniaudio_lm.recipes tokenize OUT_DIR [--model DIR] [--recon-codebooks N]`` encodes every clip
 and writes ``OUT_DIR/tokens/{train,test}.jsonl`` in the :class:`uniaudio_lm.data.Manifest` format

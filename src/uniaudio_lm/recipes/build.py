@@ -174,6 +174,8 @@ _LABEL_TASKS = ("fewshot_classify", "audio_qa", "audio_caption", "spoken_qa")
 
 
 def _sound_labels(r: dict) -> List[str]:
+    if "class" in r:  # few-shot rows: labels are nonsense words, the true classes are in "class"
+        return [r["class"]] + [d["class"] for d in r.get("demos", []) if "class" in d]
     out = [r[k] for k in ("label", "sound_tag") if k in r]
     out += list(r.get("labels", [])) + [d["label"] for d in r.get("demos", []) if "label" in d]
     if r.get("noise") == "sound":

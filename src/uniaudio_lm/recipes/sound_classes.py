@@ -340,14 +340,30 @@ def load_sound(path: Path) -> np.ndarray:
     return _DECODED[path]
 
 
-def example(c: SoundClass, rng: random.Random, max_s: float = 5.0) -> Tuple[np.ndarray, Dict[str, object]]:
-    """One distinct example of class ``c`` (augmented recording or fresh synthesis), peak 0.3-0.9."""
+SYNTHETIC_RECORDINGS = 16
+"""Recording ids per synthetic class (every synthetic example is a fresh synthesis, a recording of its own;
+the ids only let few-shot episodes keep their query apart from their demonstrations)."""
+
+
+def recordings(c: SoundClass) -> Dict[str, Optional[Path]]:
+    """Recording id -> its source file (``tuxpaint:<file name>``), or -> ``None`` for a synthetic class."""
+    if c.synth is not None:
+        return {f"synthetic:{c.label}:{k}": None for k in range(SYNTHETIC_RECORDINGS)}
+    return {f"tuxpaint:{p.name}": p for p in c.sources}
+
+
+def example(c: SoundClass, rng: random.Random, max_s: float = 5.0, source: Optional[Path] = None
+            ) -> Tuple[np.ndarray, Dict[str, object]]:
+    """One distinct example of class ``c`` (augmented recording or fresh synthesis), peak 0.3-0.9; a Tux
+    Paint class uses ``source`` (one of ``c.sources``) when given, else a random one of its recordings."""
     nrng = np.random.default_rng(rng.getrandbits(63))
     facts: Dict[str, object] = {}
     if c.synth is not None:
         x = np.asarray(c.synth(nrng), dtype=np.float32)
     else:
-        src = rng.choice(c.sources)
+        if source is not None and source not in c.sources:
+            raise ValueError(f"{source} is not a recording of the class {c.label!r}")
+        src = source if source is not None else rng.choice(c.sources)
         factor = rng.uniform(0.88, 1.12)
         x = speed(load_sound(src), factor)
         facts = {"file": src.name, "speed": round(factor, 3)}

@@ -1,7 +1,8 @@
 """Sound-effect recipes: sfx_caption, sfx_qa, sfx_fewshot, speech_sound_mix.
 
 Test rows of ``sfx_caption``, ``sfx_qa`` and ``sfx_fewshot`` use only the held-out sound classes (see
-:mod:`.sound_classes`); train rows of every recipe use only the other classes.
+:mod:`.sound_classes`); train rows of every recipe use only the other classes. Few-shot episodes follow
+:mod:`.episodes` (query and demos from different recordings, meaningless labels).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Dict, List
 import numpy as np
 
 from .common import SR, Context, RecipeError, mix_at_snr, need_espeak, peak_norm, random_voice, sentences, speak_fit
-from .sound_classes import KIND_WORDS, TUXPAINT_DIR, SoundClass, all_classes, example
+from .episodes import Episode, EpisodeError, episodes
+from .sound_classes import KIND_WORDS, TUXPAINT_DIR, SoundClass, all_classes, example, recordings
 
 Rows = Dict[str, List[dict]]
 
@@ -129,34 +131,46 @@ def sfx_qa(ctx: Context) -> Rows:
 
 
 def sfx_fewshot(ctx: Context) -> Rows:
-    """``fewshot_classify``: 2 labels, 1-2 demos per label, one query; test rows use held-out classes only.
+    """``fewshot_classify``: 2 classes, 1-2 demos per class, one query (see :mod:`.episodes`): the query
+    is a different recording than every demo, labels are nonsense words drawn per episode (``label``,
+    ``labels``; the true class is in ``class``), and test episodes use only classes outside training.
 
-    Without Tux Paint the synthetic classes are used alone (and the output says so).
+    Only classes with two or more recordings take part (synthetic classes: every clip is a fresh
+    synthesis). Without Tux Paint the synthetic classes are used alone (and the output says so).
     """
     classes = _classes(ctx, need_tuxpaint=False)
+    by_label = {c.label: c for c in classes}
+    train_labels = [c.label for c in split_classes(classes, "train")]
     out: Rows = {}
     for split in ("train", "test"):
         rng = ctx.rng(split)
-        pool = split_classes(classes, split)
-        rows = out.setdefault(split, [])
-        for i in range(ctx.count(200 if split == "train" else 40)):
-            a, b = rng.sample(pool, 2)
-            k = rng.choice((1, 2))
-            demos = []
-            j = 0
-            for c in (a, b):
-                for _ in range(k):
-                    x, _f = example(c, rng)
-                    demos.append({"audio": ctx.save(x, split, f"{i:05d}_demo{j}"), "label": c.label})
-                    j += 1
-            rng.shuffle(demos)
-            target = rng.choice((a, b))
-            x, facts = example(target, rng)
-            path = ctx.save(x, split, f"{i:05d}_query")
-            rows.append({"task": "fewshot_classify", "recipe": ctx.recipe, "audio": path, "labels": [a.label, b.label],
-                         "demos": demos, "text": target.label, "label": target.label,
-                         "origin": sorted({a.origin, b.origin})})
+        pool = {c.label: list(recordings(c)) for c in split_classes(classes, split)}
+        try:
+            eps = episodes(pool, ctx.count(200 if split == "train" else 40), rng,
+                           train_classes=train_labels if split == "test" else ())
+        except EpisodeError as e:
+            raise RecipeError(f"sfx_fewshot, {split} split: {e}") from None
+        out[split] = [_episode_row(ctx, split, f"{i:05d}", ep, by_label, rng) for i, ep in enumerate(eps)]
     return out
+
+
+def _episode_row(ctx: Context, split: str, name: str, ep: Episode, by_label: Dict[str, SoundClass],
+                 rng: random.Random) -> dict:
+    """Render an episode: a fresh example of each picked recording, written as ``<name>_demo<j>`` /
+    ``<name>_query``."""
+    def clip(cls: str, rec: str, suffix: str) -> tuple:
+        c = by_label[cls]
+        x, facts = example(c, rng, source=recordings(c)[rec])
+        return ctx.save(x, split, f"{name}_{suffix}"), facts
+
+    demos = []
+    for j, (cls, rec) in enumerate(ep.demos):
+        path, _ = clip(cls, rec, f"demo{j}")
+        demos.append({"audio": path, "label": ep.names[cls], "class": cls, "recording": rec})
+    path, facts = clip(*ep.query, "query")
+    return {"task": "fewshot_classify", "recipe": ctx.recipe, "audio": path, "labels": ep.labels, "demos": demos,
+            "text": ep.answer, "label": ep.answer, "class": ep.query[0], "recording": ep.query[1],
+            "naming": ep.naming, "origin": sorted({by_label[c].origin for c in ep.classes}), "augment": facts}
 
 
 def speech_sound_mix(ctx: Context) -> Rows:
