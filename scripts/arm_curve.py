@@ -48,9 +48,10 @@ from heldout_eval import add_clip_args, speech_clips  # noqa: E402
 
 from reasoningcodec import CodecConfig, ReasoningCodec  # noqa: E402
 from reasoningcodec.metrics import evaluate  # noqa: E402
+from reasoningcodec.train.config import TrainConfig  # noqa: E402
 from reasoningcodec.train.dataset import ClipStore, read_manifest  # noqa: E402
 from reasoningcodec.train.losses import MultiResolutionMelLoss  # noqa: E402
-from reasoningcodec.train.trainer import TrainConfig, _val_batch, _validate  # noqa: E402
+from reasoningcodec.train.validation import val_batch, validate  # noqa: E402
 
 METRICS = ("pesq_wb", "stoi", "cpp", "mel")  # per-clip metrics, compared by paired bootstrap
 HIGHER_IS_BETTER = {"pesq_wb": True, "stoi": True, "cpp": True, "mel": False}
@@ -102,7 +103,7 @@ class HeldOutSet:
             raise SystemExit(f"{self.corpus}/manifest.tsv has no val clips")
         store = ClipStore(rate)
         seg = int(round(TrainConfig().segment_seconds * rate / hop)) * hop  # as heldout_eval.score
-        batch = _val_batch(val, store, seg * 2, o["val_clips"], o["seed"])
+        batch = val_batch(val, store, seg * 2, o["val_clips"], o["seed"])
         ids, clips = [], []
         for c in speech_clips(val, o["speech_clips"], o["seed"]):
             x = store.get(c)[: int(o["max_seconds"] * rate)]
@@ -124,7 +125,7 @@ def score_model(model_dir: Path, held: HeldOutSet) -> dict:
     h = held.for_config(codec.config)
     mel_loss = MultiResolutionMelLoss(h.rate)
     out: dict = {"model_id": codec.config.model_id,
-                 "val_mel": round(_validate(codec, mel_loss, h.val_batch), 5), "clips": list(h.clip_ids)}
+                 "val_mel": round(validate(codec, mel_loss, h.val_batch), 5), "clips": list(h.clip_ids)}
     per = {m: [] for m in METRICS}
     for x in tqdm(h.clips, desc=f"  {model_dir.name}", unit="clip", leave=False):
         with torch.no_grad():

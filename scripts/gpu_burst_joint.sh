@@ -37,7 +37,7 @@ for seg in $SEGMENTS; do
   [ $seg = mid ] && only="('codec_ema.',)"
   timeout $(( ${SEG_MINUTES_INT:-3} * 60 + 90 )) python3 -m reasoningcodec.train recipes/codec_v1_joint_gpu.json \
     --device cuda --quiet --max-minutes ${SEG_MINUTES:-2.8} 2>&1 | grep -v Warning | tail -3
-  python3 -c "from pathlib import Path; from reasoningcodec.train.trainer import export_shards as e; e(Path('runs/gpu_joint'), Path('$OUT/$seg'), only=$only, skip=$FROZEN)" || exit 1
+  python3 -c "from pathlib import Path; from reasoningcodec.train.export import export_shards as e; e(Path('runs/gpu_joint'), Path('$OUT/$seg'), only=$only, skip=$FROZEN)" || exit 1
   tail -1 runs/gpu_joint/log.csv
 done
 cp runs/gpu_joint/log.csv $OUT/

@@ -27,9 +27,10 @@ import torch
 
 from reasoningcodec import ReasoningCodec
 from reasoningcodec.metrics import evaluate
+from reasoningcodec.train.config import TrainConfig
 from reasoningcodec.train.dataset import ClipStore, read_manifest
 from reasoningcodec.train.losses import MultiResolutionMelLoss
-from reasoningcodec.train.trainer import TrainConfig, _val_batch, _validate
+from reasoningcodec.train.validation import val_batch, validate
 
 
 def speech_clips(clips, n: int, seed: int):
@@ -66,7 +67,7 @@ def score(model_dir: Path, corpus: Path, n_val: int, n_speech: int, max_seconds:
     tc = TrainConfig()
     seg = int(round(tc.segment_seconds * cfg.sample_rate / cfg.reasoning_hop)) * cfg.reasoning_hop
     mel = MultiResolutionMelLoss(cfg.sample_rate)
-    val_mel = _validate(codec, mel, _val_batch(val, store, seg * 2, n_val, seed))
+    val_mel = validate(codec, mel, val_batch(val, store, seg * 2, n_val, seed))
 
     def codec_fn(x: np.ndarray) -> tuple[np.ndarray, int]:
         with torch.no_grad():

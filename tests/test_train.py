@@ -235,7 +235,8 @@ def test_reasoning_phase_trains_only_the_reasoning_branch(tmp_path, corpus):
         cfg = TrainConfig.from_json(recipe(tmp_path, corpus, 2))
         train(cfg, quiet=True)  # a joint start
         before = ReasoningCodec.from_pretrained(tmp_path / "run" / "last" / "codec").state_dict()
-        cfg.phase, cfg.distill_weight, cfg.steps = "reasoning", 1.0, 5
+        cfg.phase, cfg.steps = "reasoning", 5
+        cfg.loss_weights["distill"] = 1.0
         cfg.out_dir, cfg.init_from = str(tmp_path / "run2"), str(tmp_path / "run" / "last")
         train(cfg, quiet=True)
         after = ReasoningCodec.from_pretrained(tmp_path / "run2" / "last" / "codec").state_dict()
@@ -293,7 +294,8 @@ def test_decoder_only_training_of_a_reasoning_conditioned_decoder_keeps_the_toke
     encoder = ["null_reasoning", "reasoning_encoder.", "reasoning_vq.", "enc_in.", "enc.", "enc_down.", "latent.",
                "film.", "enc_norm.", "recon_vq."]
     cfg.codec = {**TINY, "decoder_reasoning": True}
-    cfg.freeze, cfg.align_every, cfg.recon0_ctc_weight, cfg.decoder_null_prob = encoder, 0, 0.0, 0.5
+    cfg.freeze, cfg.align_every, cfg.decoder_null_prob = encoder, 0, 0.5
+    cfg.loss_weights["recon0_ctc"] = 0.0
     cfg.out_dir, cfg.init_from, cfg.steps, cfg.lr = str(tmp_path / "run2"), str(start), 6, 5e-3
     train(cfg, quiet=True)
     m = ReasoningCodec.from_pretrained(tmp_path / "run2" / "last" / "codec")
@@ -309,7 +311,7 @@ def test_a_codec_grown_by_decoder_blocks_starts_as_the_checkpoint(tmp_path):
     from reasoningcodec import ReasoningCodec
     from reasoningcodec.config import CodecConfig
     from reasoningcodec.train import checkpoint as ckpt
-    from reasoningcodec.train.trainer import _identity_new_blocks
+    from reasoningcodec.train.state import identity_new_blocks
 
     torch.manual_seed(0)
     small = ReasoningCodec(CodecConfig.from_dict({**CodecConfig().to_dict(), **TINY})).eval()
@@ -319,9 +321,9 @@ def test_a_codec_grown_by_decoder_blocks_starts_as_the_checkpoint(tmp_path):
     with torch.no_grad():
         codes = small.encode(torch.randn(1, 12_000) * 0.1, sample_rate=24_000)
         assert not torch.allclose(small.decode(codes), grown.decode(codes))  # new blocks at their default init
-        assert _identity_new_blocks(grown, tmp_path / "modules.safetensors") == ["dec.blocks.1", "dec.blocks.2"]
+        assert identity_new_blocks(grown, tmp_path / "modules.safetensors") == ["dec.blocks.1", "dec.blocks.2"]
         assert torch.equal(small.decode(codes), grown.decode(codes))
-        assert _identity_new_blocks(small, tmp_path / "modules.safetensors") == []
+        assert identity_new_blocks(small, tmp_path / "modules.safetensors") == []
 
 
 def test_weight_average_is_validated_exported_and_resumed(tmp_path, corpus):
@@ -368,7 +370,7 @@ def test_gpu_burst_round_trip_packs_trains_and_merges_the_trained_parts(tmp_path
 
     from reasoningcodec.train import TrainConfig, train
     from reasoningcodec.train.pack import pack_init
-    from reasoningcodec.train.trainer import export_shards, merge_shards
+    from reasoningcodec.train.export import export_shards, merge_shards
 
     frozen = ("null_reasoning", "reasoning_encoder.", "reasoning_vq.")
     cfg = TrainConfig.from_json(recipe(tmp_path, corpus, 2))
@@ -688,3 +690,109 @@ def test_whisper_feature_loss_is_zero_on_the_input_and_trains_the_output():
     assert float(loss) > 0 and y.grad is not None and float(y.grad.abs().sum()) > 0
     with pytest.raises(ValueError, match="whisper"):
         whisper_feature_loss(ReasoningCodec(CodecConfig(**TINY)), wav, wav)
+
+
+def test_old_recipe_weights_map_to_loss_weights_and_log_identical_losses(tmp_path, corpus):
+    """Old ``*_weight`` fields are read into ``loss_weights`` (every recipe in recipes/ keeps its
+    meaning), and a new-style recipe with the same weights logs the same losses, bit for bit."""
+    from reasoningcodec.train import TrainConfig, train
+    from reasoningcodec.train.config import DEFAULT_LOSS_WEIGHTS, LEGACY_WEIGHT_FIELDS
+
+    old = TrainConfig.from_json(recipe(tmp_path, corpus, 4), out_dir=str(tmp_path / "old"))
+    assert old.loss_weights == {**DEFAULT_LOSS_WEIGHTS, "recon0_ctc": 0.5, "stft": 1.0}
+    root = Path(__file__).resolve().parents[1] / "recipes"
+    for p in sorted([*root.glob("codec_*.json"), *root.glob("arms/*.json")]):
+        d = json.loads(p.read_text())
+        w = TrainConfig.from_json(p).loss_weights
+        for field, names in LEGACY_WEIGHT_FIELDS.items():
+            for name in names:
+                assert w[name] == d.get(field, DEFAULT_LOSS_WEIGHTS[name]), (p.name, field)
+    r = json.loads(recipe(tmp_path, corpus, 4).read_text())
+    del r["recon0_ctc_weight"], r["stft_weight"]
+    r.update(out_dir=str(tmp_path / "new"), loss_weights={"recon0_ctc": 0.5, "stft": 1.0, "mel": 15})
+    (tmp_path / "new.json").write_text(json.dumps(r))
+    new = TrainConfig.from_json(tmp_path / "new.json")
+    assert new.loss_weights == old.loss_weights
+    train(old, quiet=True)
+    train(new, quiet=True)
+    rows = _loss_rows(tmp_path / "old" / "log.csv")
+    assert len(rows) >= 4 and rows == _loss_rows(tmp_path / "new" / "log.csv")
+    assert [k for k in rows[0]][:4] == ["step", "audio_h", "gnorm", "total"]  # the log's columns are unchanged
+    with pytest.raises(ValueError, match="two weights"):
+        TrainConfig.from_dict({"stft_weight": 1.0, "loss_weights": {"stft": 2.0}})
+    with pytest.raises(AttributeError, match="loss_weights"):
+        new.stft_weight = 2.0  # an old field set on a config would otherwise be silently ignored
+    with pytest.raises(ValueError, match="unknown losses"):
+        train(TrainConfig.from_dict({**r, "loss_weights": {"mell": 1.0}, "out_dir": str(tmp_path / "typo")}),
+              quiet=True)
+
+
+def test_a_new_loss_is_one_function_and_one_recipe_key(tmp_path, corpus):
+    """A registered reconstruction loss is computed, logged under its name and weighted into the total."""
+    from reasoningcodec.train import TrainConfig, train
+    from reasoningcodec.train.objective import RECONSTRUCTION_LOSSES, reconstruction_loss
+
+    @reconstruction_loss("wav_l1")
+    def wav_l1(x):
+        return (x.y_hat[:, : x.wav.shape[1]] - x.wav).abs().mean()
+
+    try:
+        cfg = TrainConfig.from_json(recipe(tmp_path, corpus, 3), gan_start=100, align_every=0)
+        cfg.loss_weights["wav_l1"] = 3.0
+        train(cfg, quiet=True)
+    finally:
+        RECONSTRUCTION_LOSSES.pop("wav_l1")
+    rows = _loss_rows(tmp_path / "run" / "log.csv")
+    assert list(rows[0])[-2:] == ["wav_l1", "val_mel"]  # a new column, after the old ones
+    w = cfg.loss_weights
+    for r in (r for r in rows if r["mel"]):
+        assert float(r["wav_l1"]) > 0
+        total = sum(w[k] * float(v) for k, v in r.items() if k in w and v)
+        assert float(r["total"]) == pytest.approx(total, rel=1e-4, abs=1e-3)
+
+
+def test_training_code_uses_the_quantiser_interface():
+    """ResidualVQ behind BaseQuantizer: codebooks, trainability, code replacement and dead-code restarts
+    through its methods; a quantiser without learned codes (as FSQ) needs only the abstract methods."""
+    import torch
+
+    from reasoningcodec.quantize import BaseQuantizer, QuantizerOutput, ResidualVQ
+    from reasoningcodec.train.revive import CodeReviver
+
+    torch.manual_seed(0)
+    vq = ResidualVQ(16, 3, 32, 4).train()
+    assert isinstance(vq, BaseQuantizer) and (vq.num_codebooks, vq.cardinality) == (3, 32)
+    books = vq.codebooks()
+    assert len(books) == 3 and all(b is s.codebook for b, s in zip(books, vq.stages))
+    assert vq.is_trainable()
+    books[1].requires_grad_(False)
+    assert not vq.is_trainable()  # a partly frozen quantiser is left alone
+    books[1].requires_grad_(True)
+    before = [b.detach().clone() for b in books]
+    vq.replace_codes(1, torch.tensor([3, 5]), torch.ones(2, 4))
+    assert torch.equal(books[1][[3, 5]], torch.ones(2, 4)) and torch.equal(books[0], before[0])
+    changed = (books[1] != before[1]).any(1).nonzero().flatten().tolist()
+    assert changed == [3, 5]
+
+    reviver = CodeReviver(every=2, threshold=0.5)
+    x = torch.randn(4, 50, 16) * 0.01 + torch.randn(16)  # nearly constant: few codes used
+    reviver.observe("recon", vq, vq(x))
+    kept = [b.detach().clone() for b in vq.codebooks()]
+    assert reviver.maybe_revive(2, "recon", vq) > 0
+    assert any(not torch.equal(a, b) for a, b in zip(kept, vq.codebooks()))
+
+    class Rounding(BaseQuantizer):  # an FSQ-like quantiser: fixed grid, nothing to restart
+        num_codebooks, cardinality = 1, 5
+
+        def forward(self, x: torch.Tensor, n_q: int | None = None) -> QuantizerOutput:
+            q = x.clamp(-2, 2).round()
+            zero = x.new_zeros(())
+            return QuantizerOutput(x + (q - x).detach(), (q[..., 0] + 2).long()[:, None], zero, zero)
+
+        def decode(self, codes: torch.Tensor) -> torch.Tensor:
+            return (codes[:, 0] - 2).float()[..., None]
+
+    r = Rounding()
+    assert r.codebooks() == [] and not r.is_trainable()
+    with pytest.raises(NotImplementedError):
+        r.replace_codes(0, torch.tensor([0]), torch.zeros(1, 1))

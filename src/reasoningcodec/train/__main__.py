@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .trainer import TrainConfig, export_resumable, train
+from .config import TrainConfig
+from .export import export_resumable
+from .trainer import train
 
 
 def main() -> None:
@@ -29,7 +31,7 @@ def main() -> None:
                                 threads=a.threads, batch_size=a.batch_size,
                                 max_minutes=a.max_minutes)
     if a.ship:
-        from .trainer import export_default
+        from .export import export_default
 
         dest = Path(__file__).resolve().parents[1] / "pretrained" / "default"
         export_default(Path(a.ship[0]), dest, a.ship[1], Path(cfg.corpus))

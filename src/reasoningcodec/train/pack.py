@@ -61,7 +61,7 @@ def pack(corpus: Path, out: Path, mb: float, weights: dict[str, float], bitrate_
 def pack_init(run_last: Path, out: Path, modules: tuple[str, ...] = ("codec", "disc")) -> None:
     """fp16 copy of a run's ``modules`` (default: the codec and the discriminators; the text head, CTC and
     other heads only matter when their loss weights are non-zero). A run with a weight average
-    (``codec_ema``) gives the average as the codec, as :func:`~.trainer.export_resumable` does."""
+    (``codec_ema``) gives the average as the codec, as :func:`~.export.export_resumable` does."""
     state = fold_ema(load_file(str(run_last / "modules.safetensors")))
     keep = {k: v.half() if v.is_floating_point() else v for k, v in state.items() if k.split(".", 1)[0] in modules}
     if not any(k.startswith("codec.") for k in keep):

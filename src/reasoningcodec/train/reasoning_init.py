@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from ..config import CodecConfig
 from ..model import ReasoningCodec
+from ..quantize import ResidualVQ
 from . import checkpoint as ckpt
 from .dataset import ClipStore, Sampler, crop_batch, read_manifest
 from .whisper_teacher import init_from_whisper
@@ -77,38 +78,41 @@ def set_whitening(proj: torch.nn.Linear, x: torch.Tensor, top: int) -> torch.Ten
 
 
 @torch.no_grad()
-def fit_residual_vq(vq, x: torch.Tensor, iters: int = 12, seed: int = 0) -> list[float]:
+def fit_residual_vq(vq: ResidualVQ, x: torch.Tensor, iters: int = 12, seed: int = 0) -> list[float]:
     """Fit every stage of a :class:`reasoningcodec.quantize.ResidualVQ` to ``x [N, D]`` in turn.
     Returns the residual variance (summed over dimensions) after each stage."""
     g = torch.Generator().manual_seed(seed)
     r = x.clone()
     left = []
-    for stage in vq.stages:
-        d, k = stage.codebook.shape[1], stage.codebook.shape[0]
+    for i, book in enumerate(vq.codebooks()):
+        k, d = book.shape
         mu = r.mean(0)
         _, _, v = torch.linalg.svd(r - mu, full_matrices=False)
         wp = v[:d]
         z = F.normalize((r - mu) @ wp.T, dim=-1)
-        c = z[torch.randperm(len(z), generator=g)[:k]].clone()
-        if len(c) < k:
-            raise ValueError(f"need at least {k} feature vectors to fit a {k}-code stage, got {len(z)}")
-        for _ in range(iters):
-            a = (z @ c.T).argmax(1)
-            sums = torch.zeros_like(c).index_add_(0, a, z)
-            empty = torch.bincount(a, minlength=k) == 0
-            fresh = z[torch.randint(len(z), (k,), generator=g)]
-            c = F.normalize(torch.where(empty[:, None], fresh, sums), dim=-1)
+        c = _spherical_kmeans(z, k, iters, g)
         cq = c[(z @ c.T).argmax(1)]
         design = torch.cat([cq, torch.ones(len(cq), 1)], 1)
         sol = torch.linalg.lstsq(design, r).solution  # [d + 1, D]
-        stage.in_proj.weight.copy_(wp)
-        stage.in_proj.bias.copy_(-(wp @ mu))
-        stage.codebook.copy_(c)
-        stage.out_proj.weight.copy_(sol[:d].T)
-        stage.out_proj.bias.copy_(sol[d])
+        vq.set_stage(i, in_proj=(wp, -(wp @ mu)), codebook=c, out_proj=(sol[:d].T, sol[d]))
         r = r - design @ sol
         left.append(float(r.var(0).sum()))
     return left
+
+
+def _spherical_kmeans(z: torch.Tensor, k: int, iters: int, g: torch.Generator) -> torch.Tensor:
+    """``k`` unit-norm centres ``[k, d]`` of the unit vectors ``z [N, d]`` (empty clusters restart on a
+    random point)."""
+    c = z[torch.randperm(len(z), generator=g)[:k]].clone()
+    if len(c) < k:
+        raise ValueError(f"need at least {k} feature vectors to fit a {k}-code stage, got {len(z)}")
+    for _ in range(iters):
+        a = (z @ c.T).argmax(1)
+        sums = torch.zeros_like(c).index_add_(0, a, z)
+        empty = torch.bincount(a, minlength=k) == 0
+        fresh = z[torch.randint(len(z), (k,), generator=g)]
+        c = F.normalize(torch.where(empty[:, None], fresh, sums), dim=-1)
+    return c
 
 
 def main(argv: list[str] | None = None) -> None:
