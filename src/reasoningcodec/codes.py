@@ -31,12 +31,15 @@ class Codes:
 
     @property
     def batch_size(self) -> int:
+        """``B``, the number of items."""
         return int(self.recon.shape[0])
 
     def to(self, device: torch.device | str) -> "Codes":
+        """The same codes with every tensor on ``device``."""
         return Codes(self.reasoning.to(device), self.recon.to(device), self.lengths.to(device))
 
     def cpu(self) -> "Codes":
+        """The same codes on the CPU (``to("cpu")``)."""
         return self.to("cpu")
 
     def with_recon_codebooks(self, n: int) -> "Codes":

@@ -154,30 +154,37 @@ class ReasoningCodec(nn.Module):
     # ------------------------------------------------------------------ properties
     @property
     def sample_rate(self) -> int:
+        """Sample rate of the model's audio in Hz (24,000 for the default model)."""
         return self.config.sample_rate
 
     @property
     def reasoning_frame_rate(self) -> float:
+        """Reasoning tokens per second (5.0 for the default model)."""
         return self.config.sample_rate / self.config.reasoning_hop
 
     @property
     def recon_frame_rate(self) -> float:
+        """Reconstruction tokens per second (12.5 for the default model)."""
         return self.config.sample_rate / self.config.recon_hop
 
     @property
     def num_reasoning_codebooks(self) -> int:
+        """``Kr``, the reasoning codebooks per frame."""
         return self.config.num_reasoning_codebooks
 
     @property
     def num_recon_codebooks(self) -> int:
+        """``Kq``, the reconstruction codebooks per frame at the full bitrate."""
         return self.config.num_recon_codebooks
 
     @property
     def reasoning_codebook_size(self) -> int:
+        """Codes per reasoning codebook (4096 for the default model)."""
         return self.config.reasoning_codebook_size
 
     @property
     def recon_codebook_size(self) -> int:
+        """Codes per reconstruction codebook (1024 for the default model)."""
         return self.config.recon_codebook_size
 
     @property
@@ -202,6 +209,7 @@ class ReasoningCodec(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """The device the model's parameters are on (move it with ``.to(device)``)."""
         return self.null_reasoning.device
 
     def num_frames(self, num_samples: int) -> tuple[int, int]:
@@ -501,11 +509,21 @@ class ReasoningCodec(nn.Module):
 
     # ------------------------------------------------------------------ streaming
     def stream_encoder(self, batch_size: int = 1, n_q: int | None = None) -> "StreamEncoder":
+        """A :class:`~reasoningcodec.streaming.StreamEncoder` for ``batch_size`` concurrent streams.
+
+        Push chunks of any length (``[B, n]``); the concatenated :class:`Codes` it returns equal
+        :meth:`encode` of the whole signal. ``n_q``: reconstruction codebooks to keep (default all).
+        """
         from .streaming import StreamEncoder
 
         return StreamEncoder(self, batch_size, n_q)
 
     def stream_decoder(self, batch_size: int = 1) -> "StreamDecoder":
+        """A :class:`~reasoningcodec.streaming.StreamDecoder` for ``batch_size`` concurrent streams.
+
+        Push :class:`Codes` pieces as the stream encoder emits them; the concatenated audio
+        ``[B, 1, T]`` (every push, then ``finish()``) equals :meth:`decode` of the whole codes.
+        """
         from .streaming import StreamDecoder
 
         return StreamDecoder(self, batch_size)
@@ -525,12 +543,23 @@ class ReasoningCodec(nn.Module):
         return self._hash_cache[1]
 
     def save_pretrained(self, directory: Any, dtype: torch.dtype = torch.float32) -> None:
+        """Write ``config.json``, ``model.safetensors`` (weights in ``dtype``) and, if the model has
+        entropy tables, ``entropy.safetensors`` into ``directory`` (created if missing; each file written
+        atomically). :meth:`from_pretrained` reads it back."""
         from .hub import save_pretrained
 
         save_pretrained(self, directory, dtype)
 
     @classmethod
     def from_pretrained(cls, name_or_path: Any, device: Any = "cpu") -> "ReasoningCodec":
+        """Load a codec from a folder written by :meth:`save_pretrained` or a Hugging Face Hub id
+        (``"owner/name"``), in eval mode on ``device``.
+
+        Raises:
+            WeightsError: missing, corrupt or mismatching weights or config, or a Hub id that cannot be
+                fetched.
+            OptionError: ``device`` does not exist on this machine.
+        """
         from .hub import from_pretrained
 
         return from_pretrained(name_or_path, device)

@@ -46,6 +46,7 @@ class StreamEncoder:
 
     @property
     def samples_pushed(self) -> int:
+        """Samples per stream pushed since the start (or the last :meth:`reset`)."""
         return self._total
 
     def _as_batch(self, chunk: Any) -> torch.Tensor:
@@ -127,6 +128,7 @@ class StreamDecoder:
         self.reset()
 
     def reset(self) -> None:
+        """Forget everything: the next push starts a new code stream."""
         self._state: DecoderState | None = None
         self._emitted = 0
         self._limit: int | None = None
@@ -134,6 +136,16 @@ class StreamDecoder:
 
     @torch.no_grad()
     def push(self, codes: Codes | torch.Tensor) -> torch.Tensor:
+        """Decode the next frames and return the audio they finalise, ``[B, 1, n]`` at the model rate.
+
+        Args:
+            codes: :class:`Codes` as :class:`StreamEncoder` emits them (reasoning ``[B, Kr, w]`` and
+                reconstruction ``[B, Kq, t]`` frames, either may be empty), or a bare reconstruction
+                tensor ``[B, Kq, t]``.
+
+        The last ``n_fft − hop`` samples (30 ms for the default model) are held back until the next
+        frame or :meth:`finish`; output is capped at the largest ``codes.lengths`` seen.
+        """
         if self._finished:
             raise RuntimeError("stream already finished; call reset() to start a new one")
         recon = codes.recon if isinstance(codes, Codes) else codes
@@ -155,6 +167,8 @@ class StreamDecoder:
 
     @torch.no_grad()
     def finish(self) -> torch.Tensor:
+        """End the stream: the samples still held back, ``[B, 1, n]`` (capped at the signal length).
+        Concatenating every :meth:`push` output and this equals :meth:`ReasoningCodec.decode`."""
         if self._finished:
             raise RuntimeError("stream already finished; call reset() to start a new one")
         self._finished = True
