@@ -796,3 +796,34 @@ def test_training_code_uses_the_quantiser_interface():
     assert r.codebooks() == [] and not r.is_trainable()
     with pytest.raises(NotImplementedError):
         r.replace_codes(0, torch.tensor([0]), torch.zeros(1, 1))
+
+
+def test_harmonic_teacher_forcing_and_learning_rate_scales(tmp_path, corpus):
+    import torch
+
+    from reasoningcodec.train import TrainConfig, train
+    from reasoningcodec.train.state import param_groups
+    from reasoningcodec.train.train_model import TrainModel
+    from reasoningcodec.train.text_head import TextHead
+    from reasoningcodec import CodecConfig, ReasoningCodec
+
+    codec = {**TINY, "harmonic_source": True}
+    model = TrainModel(ReasoningCodec(CodecConfig(**codec)), TextHead(32))
+    groups = param_groups(model, {"harm_gain": 10.0, "f0_head": 10.0})
+    assert sorted(g["lr_scale"] for g in groups) == [1.0, 10.0, 10.0]
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    with pytest.raises(ValueError, match="match no codec parameter"):
+        param_groups(model, {"no_such_part": 2.0})
+    rows = {}
+    for name, forced in (("free", False), ("forced", True)):
+        cfg = TrainConfig.from_json(recipe(tmp_path, corpus, 3), out_dir=str(tmp_path / name), codec=codec,
+                                    harmonic_teacher_forcing=forced, lr_scales={"harm_gain": 10.0})
+        train(cfg, quiet=True)
+        rows[name] = _loss_rows(tmp_path / name / "log.csv")
+    assert all(r["f0"] for r in rows["forced"] if r["mel"])  # the F0 head still learns
+    # step 0 decodes with a zero gain either way; the forced comb changes what the gain learns
+    assert rows["free"][0]["mel"] == rows["forced"][0]["mel"] and rows["free"] != rows["forced"]
+    st = json.loads((tmp_path / "forced" / "last" / "state.json").read_text())
+    assert st["config"]["lr_scales"] == {"harm_gain": 10.0}
+    cfg.steps = 4
+    train(cfg, quiet=True)  # resumes with its two optimiser groups

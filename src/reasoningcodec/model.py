@@ -312,12 +312,13 @@ class ReasoningCodec(nn.Module):
         return self.reasoning_encoder(mel)[0]
 
     # ------------------------------------------------------------------ decoder core
-    def decode_latent(self, z: torch.Tensor, state: DecoderState | None = None, cond: torch.Tensor | None = None
-                      ) -> tuple[torch.Tensor, DecoderState]:
+    def decode_latent(self, z: torch.Tensor, state: DecoderState | None = None, cond: torch.Tensor | None = None,
+                      f0: torch.Tensor | None = None) -> tuple[torch.Tensor, DecoderState]:
         """Quantised latent ``[B, N, Dq]`` → ``(final samples [B, N·recon_hop (− overlap at start)], state)``.
 
         ``cond [B, N, Dr]``: each frame's reasoning window (reasoning-conditioned decoders; None: the null
-        window for every frame)."""
+        window for every frame). ``f0 [B, N · recon_stride]`` (Hz, 0 = unvoiced): drive a harmonic-source
+        decoder's comb with this F0 instead of the one it predicts (training with reference F0, analysis)."""
         c = self.config
         st = state or DecoderState()
         start = st.head is None
@@ -330,11 +331,12 @@ class ReasoningCodec(nn.Module):
         h = self.dec_up(h).reshape(b, n * (c.recon_stride // c.stem_stride), c.dec_dim)
         h, st.dec = self.dec(h, st.dec)
         feats = self.dec_norm(h)
-        y, head_state = self.head(feats, None if start else st.head, self._harmonic(feats, st))
+        y, head_state = self.head(feats, None if start else st.head, self._harmonic(feats, st, f0))
         st.head = head_state
         return y, st
 
-    def _harmonic(self, feats: torch.Tensor, st: DecoderState) -> torch.Tensor | None:
+    def _harmonic(self, feats: torch.Tensor, st: DecoderState, f0: torch.Tensor | None = None
+                  ) -> torch.Tensor | None:
         """The shaped harmonic source ``[B, F, n_bins]`` (complex, relative to the head's magnitude) for the
         head frames of ``feats [B, N, D]`` (None without a harmonic source). Advances ``st.source``."""
         if self.source is None:
@@ -343,8 +345,11 @@ class ReasoningCodec(nn.Module):
         if self.training:
             st.features = feats
         b, n, _ = feats.shape
-        f0, voicing = self.f0_head(feats)
-        f0 = torch.where(voicing > 0, f0, torch.zeros_like(f0))
+        if f0 is None:
+            f0, voicing = self.f0_head(feats)
+            f0 = torch.where(voicing > 0, f0, torch.zeros_like(f0))
+        elif f0.shape != (b, n * c.stem_stride):
+            raise ValueError(f"f0 must be [B, {n * c.stem_stride}] for these frames, got {tuple(f0.shape)}")
         if st.source is None:
             st.source = self.source.initial_state(b, feats.device, st.start_frame * c.recon_stride)
         spec, st.source = self.source(f0, st.source)

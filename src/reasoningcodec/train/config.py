@@ -94,6 +94,12 @@ class TrainConfig:
     # reasoning-conditioned decoder (codec.decoder_reasoning): the share of batch items decoded with the
     # null window instead of their reasoning windows, so codes without reasoning still decode
     decoder_null_prob: float = 0.1
+    # harmonic-source decoders: drive the comb with the input's YIN F0 in training (the F0 head still learns
+    # to predict it; decoding uses the prediction)
+    harmonic_teacher_forcing: bool = False
+    # codec parameter-name prefix → learning-rate multiplier (e.g. parts a checkpoint lacks, which start
+    # from zero and would otherwise move at the fine-tuning rate of the rest)
+    lr_scales: dict[str, float] = field(default_factory=dict)
     # "joint": the whole codec. "reasoning": only the reasoning branch and the FiLM that feeds it to the
     # reconstruction encoder are trained, with no decoder pass and no GAN; the "preserve" loss keeps the
     # reconstruction latent equal to that of the starting model, so decoder and recon codebooks stay valid

@@ -201,14 +201,28 @@ def build_run(cfg: TrainConfig, device: str, quiet: bool) -> TrainRun:
     return run
 
 
+def param_groups(model: TrainModel, lr_scales: dict[str, float]) -> list[dict[str, Any]]:
+    """The generator's optimiser groups: one per ``lr_scales`` entry (codec parameter-name prefixes, first
+    match wins) with its ``lr_scale``, then the rest at scale 1. Without ``lr_scales``: one group."""
+    groups: dict[float | None, list[nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        short = name[len("codec."):] if name.startswith("codec.") else None
+        key = next((k for k in lr_scales if short is not None and short.startswith(k)), None)
+        groups.setdefault(key, []).append(p)
+    unknown = [k for k in lr_scales if k not in groups]
+    if unknown:
+        raise ValueError(f"lr_scales prefixes match no codec parameter: {unknown}")
+    return [{"params": ps, "lr_scale": float(lr_scales[k]) if k is not None else 1.0} for k, ps in groups.items()]
+
+
 def build_networks(cfg: TrainConfig, codec_cfg: CodecConfig, device: str) -> Networks:
     """Freshly initialised codec, heads and discriminators on ``device``, with their optimisers."""
     codec = ReasoningCodec(codec_cfg)
     text_head = TextHead(codec_cfg.reasoning_dim)
     disc = Discriminators(ch=cfg.disc_channels)
-    model = TrainModel(codec, text_head, cfg.decoder_null_prob).to(device)
+    model = TrainModel(codec, text_head, cfg.decoder_null_prob, cfg.harmonic_teacher_forcing).to(device)
     disc = disc.to(device)
-    g_opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.8, 0.99), weight_decay=0.0)
+    g_opt = torch.optim.AdamW(param_groups(model, cfg.lr_scales), lr=cfg.lr, betas=(0.8, 0.99), weight_decay=0.0)
     d_opt = torch.optim.AdamW(disc.parameters(), lr=cfg.disc_lr, betas=(0.8, 0.99), weight_decay=0.0)
     modules = {"codec": codec, "text_head": text_head, "disc": disc, "aux": model.reasoning_mel, "ctc": model.ctc,
                "distill": model.distill, "recon0_ctc": model.recon0_ctc}

@@ -68,9 +68,11 @@ class TrainModel(nn.Module):
     After each forward, ``last_quantizers`` holds the pass's :class:`QuantizerOutput` per stream
     ("reasoning", "recon"), for dead-code restarts."""
 
-    def __init__(self, codec: ReasoningCodec, text_head: TextHead, decoder_null_prob: float = 0.0) -> None:
+    def __init__(self, codec: ReasoningCodec, text_head: TextHead, decoder_null_prob: float = 0.0,
+                 harmonic_teacher_forcing: bool = False) -> None:
         super().__init__()
         self.codec = codec
+        self.harmonic_teacher_forcing = harmonic_teacher_forcing
         self.decoder_null_prob = decoder_null_prob
         self.text_head = text_head
         c = codec.config
@@ -94,10 +96,15 @@ class TrainModel(nn.Module):
         losses = dict(out.losses)
         y = None
         if batch.latent_target is None:
-            y, st = c.decode_latent(out.recon, None, self._decoder_cond(out))
+            labels = self._f0_labels(wav) if c.source is not None else None
+            forced = None
+            if labels is not None and self.harmonic_teacher_forcing:
+                n = out.recon.shape[1] * c.config.recon_stride
+                forced = F.pad(labels[0], (0, max(0, n - labels[0].shape[1])))[:, :n]
+            y, st = c.decode_latent(out.recon, None, self._decoder_cond(out), forced)
             y = torch.cat([y, c.flush(st)], dim=1)
-            if st.features is not None:
-                losses["f0"] = self._f0_loss(wav, st.features)
+            if st.features is not None and labels is not None:
+                losses["f0"] = self._f0_loss(labels, st.features)
         else:
             losses["preserve"] = F.mse_loss(out.recon_pre, batch.latent_target)
         if batch.distill_targets is not None:
@@ -124,14 +131,19 @@ class TrainModel(nn.Module):
             cond = torch.where(drop, c.null_reasoning.to(cond.dtype), cond)
         return cond
 
-    def _f0_loss(self, wav: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-        """The "f0" loss: the harmonic decoder's F0 head on its features ``feats`` against YIN labels of the
-        input ``wav [B, T]``."""
+    def _f0_labels(self, wav: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """YIN labels of the input ``wav [B, T]``: ``(f0 Hz [B, T // hop] (0: unvoiced), voiced [B, T // hop])``."""
         from .pitch import yin
 
         c = self.codec.config
         with torch.no_grad(), torch.autocast(wav.device.type, enabled=False):
-            f0, voiced = yin(wav.float(), c.sample_rate, c.hop_length, c.f0_min, c.f0_max)
+            return yin(wav.float(), c.sample_rate, c.hop_length, c.f0_min, c.f0_max)
+
+    def _f0_loss(self, labels: tuple[torch.Tensor, torch.Tensor], feats: torch.Tensor) -> torch.Tensor:
+        """The "f0" loss: the harmonic decoder's F0 head on its features ``feats`` against the YIN
+        ``labels`` of the input (:meth:`_f0_labels`)."""
+        c = self.codec.config
+        f0, voiced = labels
         log2_f0, logit = self.codec.f0_head.log2_f0_and_voicing(feats)
         n = min(log2_f0.shape[1], f0.shape[1])
         log2_f0, logit, f0, voiced = log2_f0[:, :n], logit[:, :n], f0[:, :n], voiced[:, :n]

@@ -104,7 +104,7 @@ def train_step(run: TrainRun, step: int) -> StepResult:
     losses of the generator and its update."""
     cfg, nets = run.cfg, run.nets
     for g in nets.g_opt.param_groups:
-        g["lr"] = cfg.lr * min(1.0, (step - run.fresh_opt_step + 1) / cfg.warmup_steps)
+        g["lr"] = cfg.lr * g.get("lr_scale", 1.0) * min(1.0, (step - run.fresh_opt_step + 1) / cfg.warmup_steps)
     batch = draw_batch(run, step)
     with run.amp():
         y_hat, losses = nets.ddp_model(batch)
