@@ -203,11 +203,32 @@ def find_snapshots(arm_dir: Path, start: Snapshot | None) -> list[Snapshot]:
     return snaps
 
 
+def export_start(checkpoint: Path, dest: Path) -> Path:
+    """A resumable training checkpoint (``modules.safetensors`` + ``state.json``, e.g. ``checkpoints/codec_v1``)
+    as a from_pretrained folder ``dest`` with a ``train_state.json`` (written once, then reused)."""
+    if (dest / "train_state.json").exists():
+        return dest
+    from reasoningcodec import CodecConfig, ReasoningCodec
+    from reasoningcodec.train import checkpoint as ckpt
+
+    st = json.loads((checkpoint / "state.json").read_text())
+    cfg = CodecConfig.from_dict({**CodecConfig().to_dict(), **st.get("config", {}).get("codec", {})})
+    codec = ReasoningCodec(cfg)
+    ckpt.load_modules(checkpoint / "modules.safetensors", {"codec": codec})
+    cfg.model_id = f"{checkpoint.name}-s{st['step']}"
+    codec.save_pretrained(dest)
+    counters = {k: st[k] for k in ("step", "audio_seconds", "train_seconds") if k in st}
+    (dest / "train_state.json").write_text(json.dumps({**counters, "cpu_seconds": 0.0}) + "\n")
+    return dest
+
+
 def start_snapshot(path: Path | None) -> Snapshot | None:
     """``--start`` as a CPU-0 snapshot; its step and hours come from a ``train_state.json`` or
     ``state.json`` beside the weights when there is one."""
     if path is None:
         return None
+    if not (path / "config.json").exists() and (path / "modules.safetensors").exists():
+        path = export_start(path, Path("runs/arms") / f"start_{path.name}")
     if not (path / "config.json").exists():
         raise SystemExit(f"--start {path}: expected a ReasoningCodec.from_pretrained folder (config.json, "
                          "model.safetensors)")
@@ -360,7 +381,9 @@ def collect(arm_dirs: list[Path], start: Path | None, control: str) -> dict[str,
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("arms", nargs="+", type=Path, help="run folders with snap/cpu<M>/ snapshots; named by folder")
-    p.add_argument("--start", type=Path, help="the arms' starting model (from_pretrained folder), scored as CPU 0")
+    p.add_argument("--start", type=Path, help="the arms' starting model, scored as CPU 0: a from_pretrained folder, "
+                   "or the resumable checkpoint the arms start from (e.g. checkpoints/codec_v1; exported to "
+                   "runs/arms/start_<name> once)")
     p.add_argument("--control", default="control", help="the arm the others are compared with (folder name)")
     add_clip_args(p)
     p.add_argument("--json", type=Path, help="write the rows here")
