@@ -75,6 +75,7 @@ ship)
     log=$REL/ship.log
     echo "ship: $id replaces $old (log: $log)"
     "$PY" -m reasoningcodec.train "$RECIPE" --ship "$REL/codec" "$id" >> "$log" 2>&1
+    "$PY" scripts/pin_tokens.py >> "$log" 2>&1  # tests/test_pinned_model.py checks the new default's tokens
     if [ "${EXPORT_CHECKPOINT:-0}" = 1 ]; then
         "$PY" -m reasoningcodec.train "$RECIPE" --export checkpoints/codec_v1 >> "$log" 2>&1
     fi
