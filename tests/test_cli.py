@@ -480,3 +480,175 @@ def test_encode_of_a_path_and_the_rc_agree_on_the_length(tmp_path, model_dir, co
     assert main(["tokens", str(wav), str(tmp_path / "t.npz"), "--model", str(model_dir), "-q"]) == 0
     tokens = int(np.load(tmp_path / "t.npz")["num_samples"])
     assert from_path == from_array == rc_path == rc_array == tokens == want
+
+
+# -- issue 23 items 4, 5, 10: exact seeks at the original rate, input levels, --version, stdin/stdout, tokens
+# over a dataset ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_dir(tmp_path_factory, small_codec):
+    d = tmp_path_factory.mktemp("small")
+    small_codec.save_pretrained(d)
+    return d
+
+
+def test_seek_at_the_original_rate_equals_the_same_span_of_a_full_decode(tmp_path, small_dir):
+    from reasoningcodec.audio import resampled_length
+
+    sr, n = 22050, 12 * 24000  # 12 s at 22,050 Hz: 12 s at the model rate
+    wav, rcf = tmp_path / "in.wav", tmp_path / "x.rc"
+    sf.write(wav, signal(12 * sr, seed=5).numpy()[0], sr, subtype="FLOAT")
+    model = ["--model", str(small_dir), "-q", "--subtype", "FLOAT"]
+    assert main(["compress", str(wav), str(rcf), *model[:3], "--chunk-seconds", "2"]) == 0
+    assert main(["decompress", str(rcf), str(tmp_path / "full.wav"), *model]) == 0
+    full, _ = sf.read(tmp_path / "full.wav", dtype="float32")
+    for start, duration in (("7", "3"), ("2.345", "1.5"), ("0.01", "0.5"), ("11.5", None)):
+        span = ["--start", start] + (["--duration", duration] if duration else [])
+        assert main(["decompress", str(rcf), str(tmp_path / "part.wav"), *model, *span, "-f"]) == 0
+        part, got_sr = sf.read(tmp_path / "part.wav", dtype="float32")
+        a = round(float(start) * 24000)
+        b = min(n, a + round(float(duration) * 24000)) if duration else n
+        oa, ob = resampled_length(a, 24000, sr), resampled_length(b, 24000, sr)
+        assert got_sr == sr and part.shape == (ob - oa,), (start, duration)
+        assert np.abs(part - full[oa:ob]).max() <= 1e-6, (start, duration)
+
+
+def test_input_levels_on_the_command_line(tmp_path, small_dir, capsys):
+    loud, hot = tmp_path / "loud.wav", tmp_path / "hot.wav"
+    x = signal(24000, seed=2).numpy()[0]
+    sf.write(loud, x / np.abs(x).max() * 3e5, 24000, subtype="FLOAT")  # integer PCM stored as float, times 10
+    sf.write(hot, x / np.abs(x).max() * 4.0, 24000, subtype="FLOAT")
+    capsys.readouterr()
+    assert main(["compress", str(loud), str(tmp_path / "l.rc"), "--model", str(small_dir), "--normalize"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rcodec: error: audio in") and "peaks at 300000" in err[0], err
+    assert not (tmp_path / "l.rc").exists()
+    assert main(["tokens", str(loud), str(tmp_path / "l.npz"), "--model", str(small_dir), "-q"]) == 1
+    assert "peaks at 300000" in capsys.readouterr().err
+    assert main(["compress", str(hot), str(tmp_path / "h.rc"), "--model", str(small_dir)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith("rcodec: warning: audio in") and "peaks at 4, above full scale (1.0)" in err[0], err
+
+
+def test_version_and_compress_output_must_be_rc(tmp_path, small_dir, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"rcodec {rc.__version__}"
+    wav = tmp_path / "in.wav"
+    sf.write(wav, signal(4000).numpy().T, 24000)
+    for name in ("a.mp3", "a.wav", "a"):
+        assert main(["compress", str(wav), str(tmp_path / name), "--model", str(small_dir), "-q"]) == 1
+        assert capsys.readouterr().err.strip() == (f"rcodec: error: the output of compress is a .rc file: name it "
+                                                   f"*.rc, got {name!r} (rcodec decompress writes audio)")
+        assert not (tmp_path / name).exists()
+
+
+def _stdio(monkeypatch, data: bytes) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+
+def test_stdin_and_stdout(tmp_path, small_dir, monkeypatch, capsysbinary):
+    wav, rcf = tmp_path / "in.flac", tmp_path / "x.rc"
+    sf.write(wav, signal(30000, seed=4, batch=2).numpy().T, 16000)
+    m = ["--model", str(small_dir), "-q"]
+    assert main(["compress", str(wav), str(rcf), *m]) == 0
+    assert main(["decompress", str(rcf), str(tmp_path / "y.wav"), *m]) == 0
+    capsysbinary.readouterr()
+    _stdio(monkeypatch, wav.read_bytes())
+    assert main(["compress", "-", str(tmp_path / "s.rc"), *m]) == 0  # stdin → file
+    assert (tmp_path / "s.rc").read_bytes() == rcf.read_bytes()
+    assert main(["compress", str(wav), "-", *m]) == 0  # file → stdout
+    assert capsysbinary.readouterr().out == rcf.read_bytes()
+    _stdio(monkeypatch, rcf.read_bytes())
+    assert main(["decompress", "-", "-", *m]) == 0  # stdin → stdout, as WAV
+    y, sr = sf.read(io.BytesIO(capsysbinary.readouterr().out), dtype="float32")
+    ref, ref_sr = sf.read(tmp_path / "y.wav", dtype="float32")
+    assert sr == ref_sr == 16000 and np.array_equal(y, ref)
+    _stdio(monkeypatch, b"not audio")
+    assert main(["compress", "-", str(tmp_path / "t.rc"), *m]) == 1
+    assert capsysbinary.readouterr().err.decode().startswith("rcodec: error: cannot read <stdin> as audio")
+
+
+def _dataset(root: Path) -> list[Path]:
+    """Four short files in two folders (16 kHz, 24 kHz stereo, 44.1 kHz) and one that is not audio."""
+    (root / "a").mkdir(parents=True)
+    (root / "b" / "c").mkdir(parents=True)
+    files = [root / "a" / "one.wav", root / "a" / "two.flac", root / "b" / "c" / "three.wav", root / "b" / "four.ogg"]
+    for i, (f, sr, ch) in enumerate(zip(files, (16000, 24000, 44100, 24000), (1, 2, 1, 1))):
+        sf.write(f, signal(int(sr * (0.4 + 0.2 * i)), seed=i, batch=ch).numpy().T, sr)
+    (root / "b" / "broken.wav").write_bytes(b"RIFF" + bytes(40))
+    (root / "notes.txt").write_text("not audio")
+    return files
+
+
+def test_tokens_over_a_folder_resumes_and_skips_bad_files(tmp_path, small_dir, monkeypatch, capsys):
+    import reasoningcodec.cli as cli
+
+    files = _dataset(tmp_path / "data")
+    out = tmp_path / "tok"
+    loads = []
+    real = cli._load_model
+    monkeypatch.setattr(cli, "_load_model", lambda *a: loads.append(a) or real(*a))
+    capsys.readouterr()
+    assert main(["tokens", str(tmp_path / "data"), str(out), "--model", str(small_dir), "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith(f"rcodec: skipped {tmp_path / 'data' / 'b' / 'broken.wav'}: cannot read"), err
+    assert err[-1].startswith("rcodec: error: 1 of 5 files have no tokens"), err
+    assert len(loads) == 1  # one model for every file
+    index = json.loads((out / "index.json").read_text())
+    assert [e["tokens"] for e in index["files"]] == ["a/one.npz", "a/two.npz", "b/c/three.npz", "b/four.npz"]
+    assert index["missing"] == [str(tmp_path / "data" / "b" / "broken.wav")] and index["model_id"] == "test-small"
+    for f, e in zip(files, index["files"]):  # each as the single-file command writes it
+        z = np.load(out / e["tokens"])
+        assert main(["tokens", str(f), str(tmp_path / "one.npz"), "--model", str(small_dir), "-q", "-f"]) == 0
+        one = np.load(tmp_path / "one.npz")
+        assert np.array_equal(z["recon"], one["recon"]) and np.array_equal(z["reasoning"], one["reasoning"])
+        assert e["num_samples"] == int(z["num_samples"]) == int(one["num_samples"])
+    (tmp_path / "data" / "b" / "broken.wav").unlink()
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*.npz")}
+    (out / "a" / "two.npz").write_bytes(b"PK truncated")  # an incomplete output is redone
+    assert main(["tokens", str(tmp_path / "data"), str(out), "--model", str(small_dir), "-q"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.npz") if p.name != "two.npz"} == \
+        {p: t for p, t in mtimes.items() if p.name != "two.npz"}
+    assert np.load(out / "a" / "two.npz")["recon"].shape[0] == 2  # stereo: one row per channel
+    assert json.loads((out / "index.json").read_text())["num_missing"] == 0
+
+
+def test_tokens_sharded_by_rank_then_merged(tmp_path, small_dir, small_codec, monkeypatch, capsys):
+    files = _dataset(tmp_path / "data")
+    (tmp_path / "data" / "b" / "broken.wav").unlink()
+    lst = tmp_path / "data" / "list.txt"
+    lst.write_text("# two of them, and two more\n" + "\n".join(str(f.relative_to(tmp_path / "data")) for f in files))
+    out = tmp_path / "tok"
+    args = ["tokens", str(lst), str(out), "--model", str(small_dir), "-q"]
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    assert main(args) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.npz")) == ["a/two.npz", "b/four.npz"]
+    assert not (out / "index.json").exists()  # no barrier without torchrun: --merge writes it
+    assert main(args + ["--merge"]) == 1
+    assert "2 of 4 files have no tokens" in capsys.readouterr().err
+    monkeypatch.setenv("RANK", "0")
+    assert main(args) == 0
+    assert main(args + ["--merge"]) == 0
+    index = json.loads((out / "index.json").read_text())
+    assert [e["audio"] for e in index["files"]] == sorted(str(f) for f in files) and index["num_missing"] == 0
+    torch.manual_seed(2)  # same model id, other weights: its tokens are not "done", nor silently replaced
+    ReasoningCodec(small_codec.config).save_pretrained(tmp_path / "other")
+    capsys.readouterr()
+    assert main(["tokens", str(lst), str(out), "--model", str(tmp_path / "other"), "-q"]) == 1
+    assert "holds tokens of another model ('test-small'); use another output folder, or -f" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tokens_with_torchrun(tmp_path, small_dir):
+    _dataset(tmp_path / "data")
+    (tmp_path / "data" / "b" / "broken.wav").unlink()
+    out = tmp_path / "tok"
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "-m",
+                        "reasoningcodec", "tokens", str(tmp_path / "data"), str(out), "--model", str(small_dir), "-q"],
+                       capture_output=True, text=True, timeout=600, env={**os.environ, **ENV})
+    assert p.returncode == 0, p.stderr[-3000:]
+    index = json.loads((out / "index.json").read_text())
+    assert index["num_files"] == 4 and index["num_missing"] == 0

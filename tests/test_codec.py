@@ -235,3 +235,43 @@ def test_codes_without_frames_decode_to_empty_audio_or_a_clear_error(codec_cpu, 
         assert c.decode(empty(0)).shape == (2, 1, 0)
         with pytest.raises(ValueError, match="exceed what 0 frames cover"):
             c.decode(empty(100))
+
+
+def test_decode_takes_raw_token_tensors_as_a_language_model_gives_them(codec_cpu, codec_decr_cpu):
+    from reasoningcodec import OptionError
+
+    for c in (codec_cpu, codec_decr_cpu):
+        codes = c.encode(signal(6000, batch=2))
+        n = codes.recon.shape[-1] * c.config.recon_hop
+        raw = c.decode(codes.recon, reasoning=codes.reasoning)
+        assert raw.shape == (2, 1, n) and torch.equal(raw[..., :6000], c.decode(codes))
+        assert torch.equal(c.decode(codes.recon.int(), reasoning=codes.reasoning.short()), raw)
+    plain = codec_cpu.encode(signal(6000))
+    assert torch.equal(codec_cpu.decode(plain.recon)[..., :6000], codec_cpu.decode(plain))
+    with pytest.raises(OptionError, match="integer tensor"):
+        codec_cpu.decode(plain.recon.float())
+    with pytest.raises(OptionError, match=r"must be \[B, K, T\]"):
+        codec_cpu.decode(plain.recon[0])
+    with pytest.raises(OptionError, match=r"reasoning tokens must be \[B, Kr, Tr\] with B = 1"):
+        codec_cpu.decode(plain.recon, reasoning=torch.zeros(2, 8, 1, dtype=torch.long))
+    with pytest.raises(OptionError, match="Codes carry their own"):
+        codec_cpu.decode(plain, reasoning=plain.reasoning)
+    with pytest.raises(TypeError, match="decode expects Codes or a reconstruction token tensor"):
+        codec_cpu.decode([1, 2, 3])
+
+
+def test_encode_and_decode_inside_autocast_give_the_plain_results(codec_whisper_cpu):
+    """Tokenising on the fly inside a bf16 training loop: autocast is switched off for the codec."""
+    c = codec_whisper_cpu
+    x = signal(24000, seed=21, batch=2)
+    ref = c.encode(x)
+    y_ref = c.decode(ref)
+    for dtype in (torch.bfloat16, torch.float16):
+        with torch.autocast("cpu", dtype=dtype):
+            codes = c.encode(x)
+            y = c.decode(codes)
+            enc = c.stream_encoder(2)
+            streamed = [enc.push(x[:, :7000]), enc.push(x[:, 7000:]), enc.finish()]
+        assert torch.equal(codes.recon, ref.recon) and torch.equal(codes.reasoning, ref.reasoning)
+        assert y.dtype == torch.float32 and torch.equal(y, y_ref)
+        assert torch.equal(torch.cat([s.recon for s in streamed], -1), ref.recon)

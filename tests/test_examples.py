@@ -60,3 +60,27 @@ def test_tokenize_dataset_resumes(setup):
     assert len(index) == 3
     z = np.load(shards[0])
     assert z["recon_0"].shape[0] == 2
+
+
+def test_tokenize_dataset_skips_a_bad_file_keeps_its_batch_and_fails(setup, tmp_path):
+    """One corrupt file: reported and skipped, the good files of its batch kept, exit status 1; outputs
+    follow the umask (temp files from reasoningcodec.atomic, not mkstemp's 0600)."""
+    import os
+    import shutil
+
+    audio = tmp_path / "audio"
+    shutil.copytree(setup / "audio", audio)
+    (audio / "clip1b.wav").write_bytes(b"RIFF" + bytes(60))  # sorts into the first batch, beside clip1
+    args = [ROOT / "examples/tokenize_dataset.py", audio, tmp_path / "tok", "--model", setup / "model",
+            "--shard-size", "8", "--batch", "4"]
+    for attempt in range(2):  # a re-run keeps the finished shard and still reports the bad file
+        p = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, timeout=300,
+                           preexec_fn=lambda: os.umask(0o022))
+        assert p.returncode == 1, p.stderr[-2000:]
+        assert f"{audio / 'clip1b.wav'}" in p.stderr and "1 files could not be read" in p.stderr
+    index = [json.loads(x) for x in (tmp_path / "tok" / "index.jsonl").read_text().splitlines()]
+    assert sorted(Path(r["path"]).name for r in index) == ["clip0.wav", "clip1.wav", "clip2.wav"]
+    failed = [json.loads(x) for x in (tmp_path / "tok" / "failed.jsonl").read_text().splitlines()]
+    assert [Path(r["path"]).name for r in failed] == ["clip1b.wav"]
+    modes = {f.name: f.stat().st_mode & 0o777 for f in (tmp_path / "tok").iterdir()}
+    assert set(modes.values()) == {0o644}, modes

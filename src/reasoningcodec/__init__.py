@@ -2,8 +2,8 @@
 
 from .codes import Codes
 from .config import CodecConfig
-from .errors import (AudioError, BitstreamError, NoWeightsInstalledError, OptionError, ReasoningCodecError,
-                     WeightsError)
+from .errors import (AudioError, AudioWarning, BitstreamError, NoWeightsInstalledError, OptionError,
+                     ReasoningCodecError, WeightsError)
 from .compress import compress, decompress
 from .hub import load
 from .model import ReasoningCodec
@@ -11,6 +11,6 @@ from .model import ReasoningCodec
 __version__ = "0.1.0"
 
 __all__ = [
-    "AudioError", "BitstreamError", "Codes", "CodecConfig", "NoWeightsInstalledError", "OptionError",
+    "AudioError", "AudioWarning", "BitstreamError", "Codes", "CodecConfig", "NoWeightsInstalledError", "OptionError",
     "ReasoningCodec", "ReasoningCodecError", "WeightsError", "compress", "decompress", "load", "__version__",
 ]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import math
 import os
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -105,11 +107,18 @@ def cmd_compress(a: argparse.Namespace) -> None:
     from . import audio as audio_io
     from .compress import CompressOptions, compress_to
 
-    out = Path(a.output)
-    check_output(out, a.force)
+    out, to_stdout = Path(a.output), a.output == "-"
+    if to_stdout:
+        _check_binary_stdout()
+    elif out.suffix.lower() != ".rc":
+        raise CliError(f"the output of compress is a .rc file: name it *.rc, got {out.name!r} "
+                       f"(rcodec decompress writes audio)")
+    else:
+        check_output(out, a.force)
     if a.bitrate is not None and not a.bitrate > 0:  # NaN too
         raise CliError(f"--bitrate must be a positive number of bit/s, got {a.bitrate}")
-    meta = audio_io.info(a.input)
+    source = _stdin_bytes("an audio file") if a.input == "-" else a.input
+    meta = audio_io.info(source)
     codec = _load_model(a.model, a.device)
     n_q = a.recon_codebooks
     if a.bitrate is not None:
@@ -121,14 +130,40 @@ def cmd_compress(a: argparse.Namespace) -> None:
         raise CliError(f"--recon-codebooks must be in 1..{codec.num_recon_codebooks}")
     opts = CompressOptions(recon_codebooks=n_q, chunk_seconds=_chunk_seconds(codec, a.chunk_seconds, a.quiet),
                            coding="packed" if a.packed else "auto", normalize=a.normalize)
-    with atomic_output(out, a.force) as tmp, _progress(meta.duration, "compress", a.quiet) as bar:
-        with open(tmp, "wb") as f:
-            header = compress_to(f, codec, a.input, options=opts, progress=bar)
+    with _progress(meta.duration, "compress", a.quiet) as bar:
+        if to_stdout:  # an .rc is small (≈ 2 kbit/s): built in memory, written only when complete
+            buf = io.BytesIO()
+            header = compress_to(buf, codec, source, options=opts, progress=bar)
+            _write_stdout(buf.getvalue())
+            size = len(buf.getvalue())
+        else:
+            with atomic_output(out, a.force) as tmp, open(tmp, "wb") as f:
+                header = compress_to(f, codec, source, options=opts, progress=bar)
+            size = out.stat().st_size
     if not a.quiet:
-        size = out.stat().st_size
         secs = header.num_samples / header.sample_rate
-        print(f"{a.input} → {out}: {secs:.2f} s, {header.channels} ch, {size} bytes, "
+        print(f"{a.input} → {a.output}: {secs:.2f} s, {header.channels} ch, {size} bytes, "
               f"{8 * size / max(secs, 1e-9) / 1000:.3f} kbit/s", file=sys.stderr)
+
+
+def _stdin_bytes(what: str) -> io.BytesIO:
+    """All of stdin in memory (for input ``-``), named ``<stdin>`` in messages."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise CliError(f"input - reads {what} from stdin, but stdin is a terminal: pipe or redirect a file into it")
+    buf = io.BytesIO(sys.stdin.buffer.read())
+    buf.name = "<stdin>"
+    return buf
+
+
+def _check_binary_stdout() -> None:
+    if sys.stdout.isatty():
+        raise CliError("output - writes binary data to stdout, but stdout is a terminal: redirect it to a file "
+                       "or a pipe")
+
+
+def _write_stdout(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 def _chunk_seconds(codec: Any, seconds: float, quiet: bool) -> float:
@@ -150,47 +185,51 @@ def _chunk_seconds(codec: Any, seconds: float, quiet: bool) -> float:
 
 
 def cmd_decompress(a: argparse.Namespace) -> None:
-    import soundfile as sf
-
-    from . import audio as audio_io
-    from .compress import decode_range, open_reader, sample_span
+    from .compress import open_reader, sample_span
     from .errors import OptionError
 
-    out = Path(a.output)
-    ext = out.suffix.lower()
+    out, to_stdout = Path(a.output), a.output == "-"
+    ext = ".wav" if to_stdout else out.suffix.lower()
     if ext not in (".wav", ".flac"):
-        raise CliError(f"output must be .wav or .flac, got {out.name!r}")
-    check_output(out, a.force)
+        raise CliError(f"output must be .wav or .flac (or - for WAV on stdout), got {out.name!r}")
+    if to_stdout:
+        _check_binary_stdout()
+    else:
+        check_output(out, a.force)
     codec = _load_model(a.model, a.device)
-    with open(a.input, "rb") as f:
+    with (_stdin_bytes("a .rc file") if a.input == "-" else open(a.input, "rb")) as f:
         reader = open_reader(f, codec)
         h = reader.header
-        sr = h.sample_rate
         try:
             start, end = sample_span(h, 0.0 if a.start is None else a.start, a.duration)
         except OptionError as e:
             raise CliError(f"--{e}") from None
-        out_sr = sr if a.model_rate else h.original_sample_rate
-        gain = 1.0 if h.loudness_gain_db is None else 10 ** (-h.loudness_gain_db / 20)
-        rs = audio_io.StreamResampler(sr, out_sr, h.channels)
-        target = audio_io.resampled_length(end - start, sr, out_sr)
-        written = 0
-        with atomic_output(out, a.force) as tmp, _progress((end - start) / sr, "decompress", a.quiet) as bar:
-            with sf.SoundFile(str(tmp), "w", out_sr, h.channels, subtype=a.subtype,
-                              format="WAV" if ext == ".wav" else "FLAC") as w:
-                def put(y: np.ndarray) -> None:
-                    nonlocal written
-                    y = y[:, : max(0, target - written)]
-                    if y.shape[1]:
-                        w.write(np.clip(y * gain, -1, 1).T)
-                        written += y.shape[1]
+        out_sr = h.sample_rate if a.model_rate else h.original_sample_rate
+        fmt = "WAV" if ext == ".wav" else "FLAC"
+        with _progress((end - start) / h.sample_rate, "decompress", a.quiet) as bar:
+            if to_stdout:  # WAV needs its length in the header: built in memory, written when complete
+                buf = io.BytesIO()
+                _write_audio(buf, fmt, reader, codec, (start, end), out_sr, a.subtype, bar)
+                _write_stdout(buf.getvalue())
+            else:
+                with atomic_output(out, a.force) as tmp:
+                    _write_audio(str(tmp), fmt, reader, codec, (start, end), out_sr, a.subtype, bar)
 
-                for block in decode_range(reader, codec, start, end):
-                    put(rs(block))
-                    bar.update(block.shape[1] / sr)
-                put(rs(np.zeros((h.channels, 0), dtype=np.float32), last=True))
-                if written < target:
-                    w.write(np.zeros((target - written, h.channels), dtype=np.float32))
+
+def _write_audio(target: Any, fmt: str, reader: Any, codec: Any, span: tuple[int, int], out_sr: int,
+                 subtype: str, bar: Any) -> None:
+    """Decode model-rate samples ``span`` of ``reader`` at ``out_sr`` (exactly the same span of a full
+    decode) into an audio file, the loudness gain undone and samples clipped to [-1, 1]."""
+    import soundfile as sf
+
+    from .compress import decode_range_at
+
+    h = reader.header
+    gain = 1.0 if h.loudness_gain_db is None else 10 ** (-h.loudness_gain_db / 20)
+    with sf.SoundFile(target, "w", out_sr, h.channels, subtype=subtype, format=fmt) as w:
+        for y in decode_range_at(reader, codec, out_sr, *span):
+            w.write(np.clip(y * gain, -1, 1).T)
+            bar.update(y.shape[1] / out_sr)
 
 
 def cmd_info(a: argparse.Namespace) -> None:
@@ -225,42 +264,47 @@ def cmd_info(a: argparse.Namespace) -> None:
 
 
 def cmd_tokens(a: argparse.Namespace) -> None:
-    import torch
-
     from . import audio as audio_io
-    from .compress import _blocks_from_file, chunk_samples, encode_chunks
+    from .tokens import LIST_EXTENSION, file_tokens, save_tokens
 
+    src = Path(a.input)
+    if a.merge or src.is_dir() or src.suffix.lower() == LIST_EXTENSION:
+        return _tokens_dataset(a)
     out = Path(a.output)
     if out.suffix.lower() not in (".npz", ".json"):
-        raise CliError(f"output must be .npz or .json, got {out.name!r}")
+        raise CliError(f"output must be .npz or .json, got {out.name!r} (a folder or {LIST_EXTENSION} list "
+                       f"of inputs writes a folder)")
     check_output(out, a.force)  # before the (long) encode, not after
     meta = audio_io.info(a.input)
-    sr_in = audio_io.check_sample_rate(meta.samplerate)
+    audio_io.check_sample_rate(meta.samplerate)
     if meta.frames <= 0:
         raise CliError(f"{a.input} has no samples")
     codec = _load_model(a.model, a.device)
-    total = audio_io.resampled_length(meta.frames, sr_in, codec.sample_rate)  # as encode(path) and .rc
-    c = int(meta.channels)
-    r, q = [], []
-    with torch.no_grad(), _progress(meta.duration, "tokens", a.quiet) as bar:
-        blocks = _blocks_from_file(Path(a.input), sr_in, codec.sample_rate, c, total, 1.0, bar)
-        cs = chunk_samples(codec, 600.0)
-        for ch in encode_chunks(codec, blocks, total, c, cs, codec.num_recon_codebooks):
-            r.append(ch.reasoning)
-            q.append(ch.recon)
-    d = {"reasoning": np.concatenate(r, -1), "recon": np.concatenate(q, -1), "num_samples": total,
-         "sample_rate": codec.sample_rate, "reasoning_frame_rate": codec.reasoning_frame_rate,
-         "recon_frame_rate": codec.recon_frame_rate, "model_id": codec.config.model_id}
+    with _progress(meta.duration, "tokens", a.quiet) as bar:
+        tokens = file_tokens(codec, Path(a.input), bar)
     with atomic_output(out, a.force) as tmp:
-        if out.suffix.lower() == ".npz":
-            with open(tmp, "wb") as f:
-                np.savez_compressed(f, **{k: np.asarray(v) for k, v in d.items()})
-        else:
-            tmp.write_text(json.dumps({k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in d.items()}))
+        save_tokens(tmp, tokens, out.suffix.lower())
+
+
+def _tokens_dataset(a: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from .tokens import tokenize_dataset
+
+    out = Path(a.output)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"{out} is a file, but tokens over a folder or list writes a folder (of .npz files and an "
+                       f"index.json)")
+    tokenize_dataset(Path(a.input), out, lambda device: _load_model(a.model, device), device=a.device,
+                     force=a.force, merge=a.merge, quiet=a.quiet,
+                     log=lambda m: tqdm.write(f"rcodec: {m}", file=sys.stderr))
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="rcodec", description="ReasoningCodec: compress audio to .rc files and back.")
+    p.add_argument("--version", action="version", version=f"rcodec {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp: argparse.ArgumentParser, model: bool = True) -> None:
@@ -271,8 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress or summary")
 
     s = sub.add_parser("compress", help="audio file → .rc")
-    s.add_argument("input")
-    s.add_argument("output")
+    s.add_argument("input", help="audio file, or - to read one from stdin (read whole into memory first)")
+    s.add_argument("output", help=".rc file, or - to write the .rc to stdout")
     g = s.add_mutually_exclusive_group()
     g.add_argument("--recon-codebooks", type=int, help="reconstruction codebooks to keep (fewer = lower bitrate)")
     g.add_argument("--bitrate", type=float, help="highest raw bitrate in bit/s; picks the codebook count")
@@ -286,8 +330,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_compress)
 
     s = sub.add_parser("decompress", help=".rc → audio file (.wav or .flac)")
-    s.add_argument("input")
-    s.add_argument("output")
+    s.add_argument("input", help=".rc file, or - to read one from stdin")
+    s.add_argument("output", help=".wav or .flac file, or - to write WAV to stdout (built in memory first)")
     s.add_argument("--start", type=float, help="start time in seconds")
     s.add_argument("--duration", type=float, help="duration in seconds")
     s.add_argument("--model-rate", action="store_true", help="write at the model rate instead of the original rate")
@@ -300,12 +344,41 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("tokens", help="audio file → raw reasoning and reconstruction tokens (.npz or .json)")
-    s.add_argument("input")
-    s.add_argument("output")
+    s = sub.add_parser("tokens", help="audio file → raw reasoning and reconstruction tokens (.npz or .json); "
+                       "a folder or .txt list of audio files → a folder of .npz files and index.json",
+                       description="One file: IN.wav OUT.npz|OUT.json. A dataset: IN is a folder (every audio file "
+                       "under it) or a .txt list (one path per line) and OUT a folder; each input a/b.wav gets "
+                       "OUT/a/b.npz, and OUT/index.json lists every input and its token file. Resumable: complete "
+                       "token files are kept (-f redoes them). Scales out with torchrun (e.g. torchrun "
+                       "--nproc-per-node 8 -m reasoningcodec tokens IN OUT --device cuda): each process takes "
+                       "every WORLD_SIZE-th file from RANK and uses cuda:LOCAL_RANK; rank 0 writes the index "
+                       "when all are done. With RANK/WORLD_SIZE set by hand, run --merge at the end.")
+    s.add_argument("input", help="audio file, folder of audio files, or .txt list of audio files")
+    s.add_argument("output", help=".npz or .json for one file; a folder for a folder or list")
+    s.add_argument("--merge", action="store_true",
+                   help="only write OUT/index.json from the token files present (after sharded runs)")
     common(s)
     s.set_defaults(func=cmd_tokens)
     return p
+
+
+def _show_audio_warnings(quiet: bool) -> None:
+    """Inside ``warnings.catch_warnings()``: an :class:`AudioWarning` (audio above full scale) is one
+    ``rcodec: warning:`` line on stderr (nothing with ``-q``)."""
+    from .errors import AudioWarning
+
+    if quiet:
+        warnings.simplefilter("ignore", AudioWarning)
+        return
+    default = warnings.showwarning
+
+    def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, AudioWarning):
+            print(f"rcodec: warning: {message}", file=sys.stderr, flush=True)
+        else:
+            default(message, category, *args, **kwargs)
+
+    warnings.showwarning = show
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -313,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        with _terminate_cleanly():
+        with warnings.catch_warnings(), _terminate_cleanly():
+            _show_audio_warnings(getattr(args, "quiet", False))
             args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, inside the handlers below, not at interpreter exit
         return 0

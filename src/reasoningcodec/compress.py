@@ -14,7 +14,6 @@ import io
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 import numpy as np
@@ -23,6 +22,7 @@ import torch
 from . import audio as audio_io
 from .bitstream import CODING_ADAPTIVE, CODING_PACKED, CODING_RANS, RcChunk, RcHeader, RcReader, RcWriter
 from .errors import AudioError, BitstreamError, OptionError
+from .inputs import as_float_tensor
 from .model import DecoderState
 
 BLOCK_SECONDS = 10.0
@@ -177,12 +177,23 @@ def _blocks_from_array(x: np.ndarray, block: int) -> Iterator[np.ndarray]:
         yield x[:, i:i + block]
 
 
-def _blocks_from_file(path: Path, sr_in: int, sr_out: int, channels: int, total: int, gain: float,
-                      progress: Any = None) -> Iterator[np.ndarray]:
-    """File → resampled ``[C, n]`` blocks at the model rate, exactly ``total`` samples in all."""
+_OVER_ADVICE = "the codec expects [-1, 1] and will distort it; scale it down or compress with normalize"
+_OVER_NORMALIZED = "normalised for coding, it decodes at full scale (peak 1.0), not at its original level"
+
+
+def _blocks_from_file(path: Any, sr_in: int, sr_out: int, channels: int, total: int, gain: float,
+                      progress: Any = None, check_peaks: bool = True) -> Iterator[np.ndarray]:
+    """File → resampled ``[C, n]`` blocks at the model rate, exactly ``total`` samples in all.
+
+    ``check_peaks``: refuse (or warn about) float samples out of range as they are read (see
+    :func:`audio.check_peak`); the warning comes once per file."""
     rs = audio_io.StreamResampler(sr_in, sr_out, channels)
-    out = 0
+    out, warned = 0, False
     for block in audio_io.iter_blocks(path, int(BLOCK_SECONDS * sr_in)):
+        peak = float(np.abs(block).max()) if check_peaks and block.size else 0.0
+        if peak > audio_io.MAX_PEAK or (peak > audio_io.FULL_SCALE and not warned):
+            audio_io.check_peak(peak, f"audio in {audio_io.source_name(path)}", _OVER_ADVICE)
+            warned = True
         if progress is not None:
             progress.update(block.shape[1] / sr_in)
         y = rs(block * gain if gain != 1.0 else block)
@@ -198,7 +209,17 @@ def _blocks_from_file(path: Path, sr_in: int, sr_out: int, channels: int, total:
         yield np.zeros((channels, total - out), dtype=np.float32)
 
 
-def _file_gain(path: Path, opts: CompressOptions) -> float | None:
+def _gains(gain_db: float, peak: float) -> tuple[float, float]:
+    """``(gain applied before coding, gain the header records)`` in dB. They differ only for input that
+    peaks above full scale: the header's gain is undone on decode, and undoing all of it would bring such
+    input back above full scale, where a WAV clips it; the decode stops at full scale instead."""
+    over = 20 * math.log10(peak) if peak > audio_io.FULL_SCALE else 0.0
+    return gain_db, gain_db + over
+
+
+def _file_gain(path: Any, opts: CompressOptions) -> tuple[float, float] | None:
+    """Loudness normalisation of a file (read once, block by block): see :func:`_gains`; None without
+    ``normalize``. Refuses (or warns about) out-of-range float samples first."""
     if not opts.normalize:
         return None
     sq, n, peak = 0.0, 0, 0.0
@@ -206,16 +227,75 @@ def _file_gain(path: Path, opts: CompressOptions) -> float | None:
         sq += float(np.square(block, dtype=np.float64).sum())
         n += block.size
         peak = max(peak, float(np.abs(block).max()) if block.size else 0.0)
+    audio_io.check_peak(peak, f"audio in {audio_io.source_name(path)}", _OVER_NORMALIZED)
     level = 10 * math.log10(sq / n) if n and sq > 0 else float("-inf")
     if not math.isfinite(level):
-        return 0.0
+        return 0.0, 0.0
     gain = max(-30.0, min(30.0, opts.target_db - level))
-    return min(gain, 20 * math.log10(0.99 / peak)) if peak > 0 else gain
+    return _gains(min(gain, 20 * math.log10(0.99 / peak)) if peak > 0 else gain, peak)
+
+
+@dataclass
+class _Source:
+    """Audio to compress: ``[C, n]`` blocks at the model rate, ``total`` samples per channel in all."""
+
+    blocks: Iterator[np.ndarray]
+    channels: int
+    total: int
+    sample_rate: int  # the input's own rate (the header's original_sample_rate)
+    gain_db: float | None  # what the header records (None: not normalised)
+
+
+def _file_source(codec: Any, source: Any, opts: CompressOptions, progress: Any) -> _Source:
+    """A path or a seekable file object holding an audio file (read in blocks: bounded memory)."""
+    c = codec.config
+    meta = audio_io.info(source)
+    sr_in = audio_io.check_sample_rate(meta.samplerate)
+    if meta.frames <= 0:
+        raise AudioError(f"audio in {audio_io.source_name(source)} is empty (0 samples)")
+    channels = int(meta.channels)
+    total = audio_io.resampled_length(meta.frames, sr_in, c.sample_rate)  # what encode(path) gives
+    gains = _file_gain(source, opts)
+    gain = 10 ** (gains[0] / 20) if gains else 1.0
+    blocks = _blocks_from_file(source, sr_in, c.sample_rate, channels, total, gain, progress,
+                               check_peaks=gains is None)
+    return _Source(blocks, channels, total, sr_in, gains[1] if gains else None)
+
+
+def _array_source(codec: Any, source: Any, sample_rate: int | None, opts: CompressOptions) -> _Source:
+    """An array or tensor ``[T]`` / ``[C, T]`` (integer PCM scaled as :meth:`ReasoningCodec.encode` does)."""
+    c = codec.config
+    if not isinstance(source, (np.ndarray, torch.Tensor)):
+        source = np.asarray(source)
+    x = as_float_tensor(source, "", "a path, file object, array or tensor").detach().float().cpu().numpy()
+    if x.ndim == 1:
+        x = x[None]
+    audio_io.check_layout(x.shape, "[C, T] (channels, samples)", "pass it transposed (x.T) or the file path")
+    if x.ndim != 2:
+        raise AudioError(f"expected audio of shape [T] or [C, T], got {tuple(x.shape)}")
+    audio_io.check_finite(x)
+    peak = float(np.abs(x).max())
+    audio_io.check_peak(peak, "audio", _OVER_NORMALIZED if opts.normalize else _OVER_ADVICE)
+    x = x.astype(np.float32)
+    sr_in = audio_io.check_sample_rate(sample_rate or c.sample_rate)
+    x = audio_io.resample(x, sr_in, c.sample_rate)
+    gain_db = None
+    if opts.normalize:
+        applied, gain_db = _gains(audio_io.loudness_gain_db(x, opts.target_db), peak)
+        x = x * 10 ** (applied / 20)
+    return _Source(_blocks_from_array(x, int(BLOCK_SECONDS * c.sample_rate)), x.shape[0], x.shape[1], sr_in, gain_db)
 
 
 def compress_to(fileobj: BinaryIO, codec: Any, source: Any, sample_rate: int | None = None,
                 options: CompressOptions | None = None, progress: Any = None) -> RcHeader:
-    """Compress a path, ``[T]`` or ``[C, T]`` array/tensor into ``fileobj``. Channels are kept."""
+    """Compress a path, a seekable binary file object holding an audio file (read from its start), or a
+    ``[T]`` / ``[C, T]`` array/tensor into ``fileobj``. Channels are kept.
+
+    Raises:
+        AudioError: unreadable or empty audio, a ``[T, C]`` array, float samples peaking above 1000
+            (above 1.0 gives an :class:`~reasoningcodec.errors.AudioWarning`).
+        OptionError: a bad option.
+    """
     opts = options or CompressOptions()
     c = codec.config
     n_q = opts.recon_codebooks or c.num_recon_codebooks
@@ -223,36 +303,13 @@ def compress_to(fileobj: BinaryIO, codec: Any, source: Any, sample_rate: int | N
         raise OptionError(f"recon_codebooks must be in 1..{c.num_recon_codebooks}, got {n_q}")
     coding, tables = _coding(codec, opts.coding)
     cs = chunk_samples(codec, opts.chunk_seconds)
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        meta = audio_io.info(path)
-        sr_in = audio_io.check_sample_rate(meta.samplerate)
-        if meta.frames <= 0:
-            raise AudioError(f"audio in {path} is empty (0 samples)")
-        channels = int(meta.channels)
-        total = audio_io.resampled_length(meta.frames, sr_in, c.sample_rate)  # what encode(path) gives
-        gain_db = _file_gain(path, opts)
-        gain = 10 ** ((gain_db or 0.0) / 20)
-        blocks = _blocks_from_file(path, sr_in, c.sample_rate, channels, total, gain, progress)
+    if isinstance(source, (str, os.PathLike)) or audio_io.is_file_object(source):
+        src = _file_source(codec, source, opts, progress)
     else:
-        x = source.detach().cpu().numpy() if isinstance(source, torch.Tensor) else np.asarray(source)
-        if x.ndim == 1:
-            x = x[None]
-        if x.ndim != 2:
-            raise AudioError(f"expected audio of shape [T] or [C, T], got {tuple(x.shape)}")
-        audio_io.check_finite(x)
-        x = x.astype(np.float32)
-        sr_in = audio_io.check_sample_rate(sample_rate or c.sample_rate)
-        x = audio_io.resample(x, sr_in, c.sample_rate)
-        gain_db = None
-        if opts.normalize:
-            gain_db = audio_io.loudness_gain_db(x, opts.target_db)
-            x = x * 10 ** (gain_db / 20)
-        channels, total = x.shape[0], x.shape[1]
-        blocks = _blocks_from_array(x, int(BLOCK_SECONDS * c.sample_rate))
-    header = make_header(codec, channels, total, sr_in, n_q, cs, coding, tables, gain_db)
+        src = _array_source(codec, source, sample_rate, opts)
+    header = make_header(codec, src.channels, src.total, src.sample_rate, n_q, cs, coding, tables, src.gain_db)
     with RcWriter(fileobj, header, tables) as w:
-        for chunk in encode_chunks(codec, blocks, total, channels, cs, n_q):
+        for chunk in encode_chunks(codec, src.blocks, src.total, src.channels, cs, n_q):
             w.write_chunk(chunk)
     return header
 
@@ -366,6 +423,46 @@ def _clip(y: torch.Tensor, pos: int, start: int, end: int) -> Iterator[np.ndarra
     a, b = max(start, pos), min(end, pos + y.shape[1])
     if b > a:
         yield y[:, a - pos:b - pos].float().cpu().numpy()
+
+
+def decode_range_at(reader: RcReader, codec: Any, sample_rate: int, start: int = 0, end: int | None = None,
+                    stats: DecodeStats | None = None) -> Iterator[np.ndarray]:
+    """Yield decoded ``[C, n]`` blocks resampled to ``sample_rate``: the output samples
+    ``[resampled_length(start), resampled_length(end))`` of the whole file decoded and resampled in one
+    stream, for model-rate samples ``[start, end)`` (loudness gain not undone).
+
+    A span is the same span of a full decode, also at another rate: the model-rate audio is decoded from
+    :func:`audio.resampling_context` samples before ``start`` (rounded down to where both rates' sample
+    grids meet) to as many after ``end``, resampled, and cut. The result equals the full decode's samples
+    up to float rounding inside the resampler (≈ 1e-7).
+    """
+    h = reader.header
+    sr, n = h.sample_rate, h.num_samples
+    end = n if end is None else min(end, n)
+    if sample_rate == sr or not 0 <= start < end:  # (decode_range refuses an empty span)
+        yield from decode_range(reader, codec, start, end, stats)
+        return
+    g = math.gcd(sr, sample_rate)
+    grid = sr // g  # model-rate samples between two instants that fall on both sample grids
+    ctx = audio_io.resampling_context(sr, sample_rate)
+    s0 = max(0, (start - ctx) // grid * grid)
+    e1 = min(n, end + ctx)
+    oa, ob = audio_io.resampled_length(start, sr, sample_rate), audio_io.resampled_length(end, sr, sample_rate)
+    pos = s0 // grid * (sample_rate // g)  # output sample where the resampled stream starts
+    for y in _resampled(decode_range(reader, codec, s0, e1, stats), sr, sample_rate, h.channels):
+        a, b = max(oa, pos), min(ob, pos + y.shape[1])
+        if b > a:
+            yield y[:, a - pos:b - pos]
+        pos += y.shape[1]
+    if pos < ob:  # soxr's last output can fall a sample short of the rounded length
+        yield np.zeros((h.channels, ob - max(oa, pos)), dtype=np.float32)
+
+
+def _resampled(blocks: Iterator[np.ndarray], sr: int, sample_rate: int, channels: int) -> Iterator[np.ndarray]:
+    rs = audio_io.StreamResampler(sr, sample_rate, channels)
+    for block in blocks:
+        yield rs(block)
+    yield rs(np.zeros((channels, 0), dtype=np.float32), last=True)
 
 
 def decompress(data: bytes, codec: Any = None, start: float = 0.0, duration: float | None = None

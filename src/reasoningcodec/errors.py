@@ -28,3 +28,7 @@ class OptionError(ReasoningCodecError, ValueError):
 
 class NoWeightsInstalledError(WeightsError):
     """No trained default weights are installed with this copy of the package."""
+
+
+class AudioWarning(UserWarning):
+    """Audio accepted, but outside what the codec expects: float samples that peak above full scale (1.0)."""

@@ -18,7 +18,9 @@ def prepare_audio(wav: Any, model_rate: int, device: torch.device, sample_rate: 
     Accepts a path, a numpy array or a tensor of shape ``[T]``, ``[B, T]`` or ``[B, C, T]``
     (channels are averaged: the model is mono), or a list of clips (arrays or tensors ``[T]`` or
     ``[C, T]``) of any lengths, which become a zero-padded batch with their ``lengths``.
-    ``sample_rate`` resamples to the model rate.
+    ``sample_rate`` resamples to the model rate. Integer PCM is scaled to [-1, 1) (unsigned centred, as
+    WAV's 8-bit: ``(x − 128) / 128``). A ``[T, C]`` array (≤ 8 columns, ≥ 1000 rows) is refused, float
+    audio peaking above 1000 too; above 1.0 it warns (see :mod:`reasoningcodec.audio`).
     """
     if isinstance(wav, (list, tuple)):
         if lengths is not None:
@@ -31,7 +33,10 @@ def prepare_audio(wav: Any, model_rate: int, device: torch.device, sample_rate: 
         if sample_rate is not None and int(sample_rate) != sr:
             raise AudioError(f"sample_rate={sample_rate} given but {wav} is at {sr} Hz")
         wav, sample_rate = data[None], sr
-    wav = _as_float_tensor(wav, "", "a path, numpy array or torch tensor")
+    wav = as_float_tensor(wav, "", "a path, numpy array or torch tensor")
+    audio_io.check_layout(tuple(wav.shape), "[B, T] (items, samples)", "pass x.T to encode each channel as an "
+                          "item, x.T[None] ([1, C, T]) to mix the channels, or the file path")
+    audio_io.check_layout(tuple(wav.shape[1:]), "[B, C, T]", "pass x.transpose(1, 2) (numpy: x.transpose(0, 2, 1))")
     if wav.dim() == 1:
         wav = wav[None]
     elif wav.dim() == 3:
@@ -55,6 +60,7 @@ def prepare_audio(wav: Any, model_rate: int, device: torch.device, sample_rate: 
     mask = torch.arange(wav.shape[1])[None] < lens[:, None]
     wav = torch.where(mask.to(wav.device), wav, torch.zeros((), device=wav.device))
     audio_io.check_finite(wav)
+    audio_io.check_peak(float(wav.abs().max()))
     if sample_rate is not None:
         sr = audio_io.check_sample_rate(sample_rate)
         if sr != model_rate:
@@ -67,21 +73,27 @@ def prepare_audio(wav: Any, model_rate: int, device: torch.device, sample_rate: 
     return wav.to(device), lens
 
 
-def _as_float_tensor(x: Any, prefix: str, expected: str) -> torch.Tensor:
-    """A numeric array or tensor → float tensor (integer PCM scaled to [-1, 1)); ``prefix`` starts each
-    error message, ``expected`` names what was accepted."""
+_TORCH_PCM = {torch.uint8: (128.0, 128.0), torch.int16: (0.0, 32768.0), torch.int32: (0.0, 2147483648.0)}
+
+
+def as_float_tensor(x: Any, prefix: str = "", expected: str = "a numpy array or torch tensor") -> torch.Tensor:
+    """A numeric array or tensor → float tensor, integer PCM scaled to [-1, 1): signed ``x / 2^(bits−1)``,
+    unsigned centred first, ``(x − 2^(bits−1)) / 2^(bits−1)`` (8-bit WAV's convention: 128 is silence).
+    ``prefix`` starts each error message, ``expected`` names what was accepted."""
     if isinstance(x, np.ndarray):
         if x.dtype.kind not in "fiu":
             raise AudioError(f"{prefix}audio array must be numeric, got dtype {x.dtype}")
         if x.dtype.kind in "iu":
-            x = x.astype(np.float32) / float(np.iinfo(x.dtype).max + 1)
+            half = float(np.iinfo(x.dtype).max // 2 + 1) if x.dtype.kind == "u" else float(np.iinfo(x.dtype).max + 1)
+            x = (x.astype(np.float64) - (half if x.dtype.kind == "u" else 0.0)) / half
         x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     if not isinstance(x, torch.Tensor):
         raise AudioError(f"{prefix}expected {expected}, got {type(x).__name__}")
-    if not (x.is_floating_point() or x.dtype in (torch.int16, torch.int32)):
-        raise AudioError(f"{prefix}audio tensor must be floating point or int16/int32, got {x.dtype}")
+    if not (x.is_floating_point() or x.dtype in _TORCH_PCM):
+        raise AudioError(f"{prefix}audio tensor must be floating point, uint8, int16 or int32, got {x.dtype}")
     if not x.is_floating_point():
-        x = x.float() / (32768.0 if x.dtype == torch.int16 else 2147483648.0)
+        offset, scale = _TORCH_PCM[x.dtype]
+        x = (x.double() - offset).div(scale).float()
     return x
 
 
@@ -91,7 +103,8 @@ def _pad_clips(clips: list | tuple) -> tuple[torch.Tensor, list[int]]:
         raise AudioError("the list of clips is empty")
     mono = []
     for i, c in enumerate(clips):
-        c = _as_float_tensor(c, f"clip {i}: ", "a numpy array or torch tensor")
+        c = as_float_tensor(c, f"clip {i}: ", "a numpy array or torch tensor")
+        audio_io.check_layout(tuple(c.shape), f"[C, T] for clip {i}", "pass it transposed (x.T) or the file path")
         if c.dim() == 2:
             if c.shape[0] == 0:
                 raise AudioError(f"clip {i} has 0 channels")

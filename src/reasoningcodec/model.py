@@ -29,6 +29,7 @@ from torch import nn
 
 from .codes import Codes
 from .config import CodecConfig
+from .errors import OptionError
 from .features import CausalLogMel, ISTFTHead, WhisperLogMel
 from .harmonic import F0Head, HarmonicSource, SourceState
 from .inputs import prepare_audio
@@ -38,6 +39,13 @@ from .reasoning import ReasoningEncoder, WhisperReasoningEncoder
 
 if TYPE_CHECKING:
     from .streaming import StreamDecoder, StreamEncoder
+
+
+def no_autocast(device: torch.device) -> Any:
+    """Inference runs in the model's own dtypes (the float64 encoder picks the same codes for any batch or
+    piece size): a caller's ``torch.autocast`` region (e.g. tokenising on the fly inside a bf16 training
+    loop) is switched off for encode and decode."""
+    return torch.autocast(torch.device(device).type, enabled=False)
 
 
 @dataclass
@@ -54,6 +62,15 @@ class EncoderState:
     enc_frames: torch.Tensor | None = None  # stem outputs of the open recon frame [B, <stride, C]
     latent: list | None = None
     recon_done: int = 0
+
+
+def _int_tokens(x: Any, name: str) -> torch.Tensor:
+    """An integer token tensor → LongTensor (floats are refused: tokens are indices)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} tokens must be a tensor, got {type(x).__name__}")
+    if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
+        raise OptionError(f"{name} tokens must be an integer tensor (token indices), got {x.dtype}")
+    return x.long()
 
 
 @dataclass
@@ -456,7 +473,8 @@ class ReasoningCodec(nn.Module):
         enc = self._inference_encoder()
         total = self.padded_length(int(x.shape[1]))
         x = F.pad(x, (0, total - x.shape[1])).to(torch.float64 if enc is not self else torch.float32)
-        out, _ = enc.encode_frames(x, None, n_q)
+        with no_autocast(x.device):
+            out, _ = enc.encode_frames(x, None, n_q)
         return self._trim_codes(out.reasoning_codes, out.recon_codes, lens)
 
     def _trim_codes(self, r: torch.Tensor, q: torch.Tensor, lens: torch.Tensor) -> Codes:
@@ -481,14 +499,18 @@ class ReasoningCodec(nn.Module):
         return out
 
     @torch.no_grad()
-    def decode(self, codes: Codes) -> torch.Tensor:
+    def decode(self, codes: Codes | torch.Tensor, *, reasoning: torch.Tensor | None = None) -> torch.Tensor:
         """:class:`Codes` → waveform ``[B, 1, T]`` trimmed to ``max(codes.lengths)`` (items past their
         own length are zero). A reasoning-conditioned decoder reads ``codes.reasoning`` too; codes with
-        no reasoning frames decode with the null window (lower quality)."""
-        if not isinstance(codes, Codes):
-            raise TypeError(f"decode expects a Codes object, got {type(codes).__name__}")
+        no reasoning frames decode with the null window (lower quality).
+
+        ``codes`` may also be a raw reconstruction tensor ``[B, Kq, Tq]`` of integer tokens, as a language
+        model outputs them, with the reasoning tokens ``[B, Kr, Tr]`` (optional) as ``reasoning=``; every
+        item is then ``Tq × recon_hop`` samples long (no lengths to trim to)."""
+        codes = self._as_codes(codes, reasoning)
         q = codes.recon
-        y, st = self.decode_frames(q, None, codes.reasoning if codes.reasoning.shape[-1] else None)
+        with no_autocast(self.device):
+            y, st = self.decode_frames(q, None, codes.reasoning if codes.reasoning.shape[-1] else None)
         if st.head is not None:  # else: no frames at all, nothing held back
             y = torch.cat([y, self.flush(st)], dim=1)
         lens = codes.lengths.cpu()
@@ -498,6 +520,29 @@ class ReasoningCodec(nn.Module):
         y = y[:, :t]
         mask = (torch.arange(t)[None] < lens[:, None]).to(y.device)
         return (y * mask)[:, None]
+
+    def _as_codes(self, codes: Any, reasoning: Any) -> Codes:
+        """:class:`Codes`, or raw ``[B, Kq, Tq]`` (+ ``reasoning [B, Kr, Tr]``) integer tokens → :class:`Codes`."""
+        if isinstance(codes, Codes):
+            if reasoning is not None:
+                raise OptionError("reasoning= goes with a raw reconstruction tensor; Codes carry their own "
+                                  "reasoning tokens")
+            return codes
+        if not isinstance(codes, torch.Tensor):
+            raise TypeError(f"decode expects Codes or a reconstruction token tensor [B, K, T], "
+                            f"got {type(codes).__name__}")
+        q = _int_tokens(codes, "recon")
+        if q.dim() != 3:
+            raise OptionError(f"recon tokens must be [B, K, T], got shape {tuple(q.shape)}")
+        if reasoning is None:
+            r = q.new_zeros(q.shape[0], self.num_reasoning_codebooks, 0)
+        else:
+            r = _int_tokens(reasoning, "reasoning")
+            if r.dim() != 3 or r.shape[0] != q.shape[0]:
+                raise OptionError(f"reasoning tokens must be [B, Kr, Tr] with B = {q.shape[0]} as the recon "
+                                  f"tokens, got shape {tuple(r.shape)}")
+        lengths = torch.full((q.shape[0],), q.shape[-1] * self.config.recon_hop, dtype=torch.long)
+        return Codes(r, q, lengths)
 
     def _check_codes(self, codes: torch.Tensor, k_max: int, size: int, name: str) -> None:
         if codes.dim() != 3:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .codes import Codes
 from .errors import AudioError
+from .inputs import as_float_tensor
 
 if TYPE_CHECKING:
     from .model import DecoderState, EncoderState, ReasoningCodec
@@ -50,10 +50,7 @@ class StreamEncoder:
         return self._total
 
     def _as_batch(self, chunk: Any) -> torch.Tensor:
-        if isinstance(chunk, np.ndarray):
-            chunk = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))
-        if not isinstance(chunk, torch.Tensor):
-            raise AudioError(f"expected a tensor or array chunk, got {type(chunk).__name__}")
+        chunk = as_float_tensor(chunk, "", "a tensor or array chunk")  # integer PCM scaled as encode does
         if chunk.dim() == 1:
             chunk = chunk[None]
         if chunk.dim() == 3:
@@ -66,7 +63,8 @@ class StreamEncoder:
         return chunk.to(device=self.codec.device, dtype=self._dtype)
 
     def _run(self, x: torch.Tensor) -> Codes:
-        out, self._state = self._enc.encode_frames(x, self._state, self.n_q)
+        with torch.autocast(x.device.type, enabled=False):  # as ReasoningCodec.encode (see model.no_autocast)
+            out, self._state = self._enc.encode_frames(x, self._state, self.n_q)
         self._consumed += x.shape[1]
         return self._emit(out.reasoning_codes, out.recon_codes)
 
@@ -108,7 +106,8 @@ class StreamEncoder:
         pad = total - self._consumed - self._pending.shape[1]
         x = F.pad(self._pending, (0, pad))
         self._pending = x[:, :0]
-        out, self._state = self._enc.encode_frames(x, self._state, self.n_q)
+        with torch.autocast(x.device.type, enabled=False):  # as ReasoningCodec.encode (see model.no_autocast)
+            out, self._state = self._enc.encode_frames(x, self._state, self.n_q)
         self._consumed += x.shape[1]
         return self._emit(out.reasoning_codes, out.recon_codes, self.codec.num_frames(self._total))
 
@@ -156,7 +155,8 @@ class StreamDecoder:
             self._limit = max(self._limit or 0, int(codes.lengths.max()))
         if recon.shape[-1] == 0 and (reasoning is None or reasoning.shape[-1] == 0):
             return torch.zeros(self.batch_size, 1, 0, device=self.codec.device)
-        y, self._state = self.codec.decode_frames(recon, self._state, reasoning)
+        with torch.autocast(recon.device.type, enabled=False):
+            y, self._state = self.codec.decode_frames(recon, self._state, reasoning)
         return self._cap(y)
 
     def _cap(self, y: torch.Tensor) -> torch.Tensor:
