@@ -10,7 +10,8 @@
 #       default's eval tables as benchmarks/results/reconstruction_<old id>.*, re-tokenizes data/lm,
 #       fine-tunes and installs uniaudio_lm on the new tokens and runs lm_tasks, beside
 #       benchmarks/run_all.py; then rebuilds benchmarks/RESULTS.md. About 41 min on 2 cores (rc-v6-s29200).
-#       EXPORT_CHECKPOINT=1 also overwrites checkpoints/codec_v1 from RUN_DIR/last (at most once a
+#       EXPORT_CHECKPOINT=1 also overwrites checkpoints/codec_v1 from the recipe's run (only when it is
+#       >= 3,000 steps past the committed one and not the shipped weights: scripts/checkpoint_policy.py; at most once a
 #       session: every overwrite stays in git history).
 #
 # Stop the training run first (after one of its saves): the benchmarks need the cores, and the copy must
@@ -67,6 +68,7 @@ EOF
 ship)
     id=${2:-}
     [ -n "$id" ] || die "usage: release.sh ship MODEL_ID"
+    RUN_DIR_FOR_EXPORT=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['out_dir'])" "$RECIPE")
     [ -f "$REL/codec/config.json" ] || die "run 'release.sh gate' first"
     [ -d data/lm ] || die "data/lm is missing: build it (python -m uniaudio_lm.recipes build data/lm)"
     training_running && die "a reasoningcodec.train process is running: stop it first"
@@ -77,6 +79,10 @@ ship)
     "$PY" -m reasoningcodec.train "$RECIPE" --ship "$REL/codec" "$id" >> "$log" 2>&1
     "$PY" scripts/pin_tokens.py >> "$log" 2>&1  # tests/test_pinned_model.py checks the new default's tokens
     if [ "${EXPORT_CHECKPOINT:-0}" = 1 ]; then
+        # every committed weight version stays in git: only a checkpoint >= 3,000 steps past the committed
+        # one, and never the weights the new default already holds (the default is the run's weight average)
+        "$PY" scripts/checkpoint_policy.py "$RUN_DIR_FOR_EXPORT" checkpoints/codec_v1 "$DEFAULT" \
+            || die "checkpoint not exported (see above)"
         "$PY" -m reasoningcodec.train "$RECIPE" --export checkpoints/codec_v1 >> "$log" 2>&1
     fi
     for ext in json md; do
