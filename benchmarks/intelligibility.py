@@ -18,7 +18,7 @@ condition       what Whisper hears
 
 Text on both sides is normalised before scoring (:func:`normalize`: lower case, punctuation dropped,
 digits as English words, ordinals, ``$``/``%``, and "hundred and fifty" = "hundred fifty"), and the word
-error rate is the word-level Levenshtein distance (:func:`uniaudio_lm.evaluation.edit_counts`). Each
+error rate is the word-level Levenshtein distance (:func:`benchmarks.lm_eval.edit_counts`). Each
 condition reports the corpus WER (all edits / all reference words) with a 95 % percentile bootstrap
 interval over sentences (2000 resamples, seed 0), and its paired difference to Opus 6k (the same
 resampled sentences for both; negative = fewer errors than Opus), plus the WER per voice.
@@ -63,7 +63,7 @@ for p in (ROOT, ROOT / "src"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from uniaudio_lm.evaluation import EditCounts, edit_counts, normalize_text, number_words  # noqa: E402
+from benchmarks.lm_eval import EditCounts, edit_counts, normalize_text, number_words  # noqa: E402
 
 SENTENCES = ROOT / "benchmarks" / "data" / "intelligibility_sentences.txt"
 RATE = 24_000
@@ -119,7 +119,7 @@ def ordinal_words(n: int) -> str:
 
 def normalize(text: str) -> str:
     """Text → lower-case words for WER: thousands separators and ordinals (``1,500``, ``6th``), ``$5`` /
-    ``£5`` / ``5%`` spelt out, then :func:`uniaudio_lm.evaluation.normalize_text` (punctuation dropped,
+    ``£5`` / ``5%`` spelt out, then :func:`benchmarks.lm_eval.normalize_text` (punctuation dropped,
     apostrophes removed, digit runs as words), a few spellings unified (``ok`` → ``okay``) and "and"
     inside a spoken number dropped (``two hundred and fifty`` = ``250`` = ``two hundred fifty``)."""
     s = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text or "")
@@ -475,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
-    from uniaudio_lm.evaluation import Whisper, whisper_status
+    from benchmarks.lm_eval import Whisper, whisper_status
 
     torch.set_num_threads(args.threads)
     sentences = load_sentences(args.sentence_file)[: args.sentences]

@@ -2,7 +2,7 @@
 
 For each task the model is run through its :mod:`uniaudio_lm.api` function on the first ``--per-task``
 rows of that task in ``<data>/test/*.jsonl`` (written by ``python -m uniaudio_lm.recipes build``), and its
-output is scored with :mod:`uniaudio_lm.evaluation`:
+output is scored with :mod:`benchmarks.lm_eval`:
 
 ===================  ==========================================================================
 task                 metric(s)
@@ -73,13 +73,14 @@ from typing import Any, Callable, Sequence
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("UNIAUDIO_NO_WARN", "1")  # the benchmark measures the tasks; no experimental-task warnings
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT / "src") not in sys.path:
-    sys.path.insert(0, str(ROOT / "src"))
+for p in (ROOT, ROOT / "src"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from uniaudio_lm import evaluation as E  # noqa: E402
+from benchmarks import lm_eval as E  # noqa: E402
 from uniaudio_lm import status as S  # noqa: E402
 from uniaudio_lm.recipes import episodes as EP  # noqa: E402
 

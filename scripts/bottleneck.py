@@ -39,10 +39,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from reasoningcodec import ReasoningCodec
-from reasoningcodec.metrics import evaluate
-from reasoningcodec.train.dataset import ClipStore, read_manifest
-from reasoningcodec.vocoder import MelVocoder, resynthesize
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.vocoder import MelVocoder, resynthesize  # noqa: E402
+from reasoningcodec import ReasoningCodec  # noqa: E402
+from reasoningcodec.metrics import evaluate  # noqa: E402
+from reasoningcodec.train.dataset import ClipStore, read_manifest  # noqa: E402
 
 METRICS = ("stoi", "pesq_wb", "mel_distance")
 
@@ -105,7 +109,7 @@ def variants(codec: ReasoningCodec, x: np.ndarray, ks: list[int]) -> dict[str, n
     n = len(x)
     wav = torch.from_numpy(x)[None]
     total = codec.padded_length(n)
-    enc = codec._inference_encoder()
+    enc = codec.inference_encoder()
     wav = F.pad(wav, (0, total - n)).to(next(enc.parameters()).dtype)
     out, _ = enc.encode_frames(wav, None, None)
     codes = codec.encode(torch.from_numpy(x))  # residual VQ: the first k codebooks are encode(n_q=k)'s

@@ -380,7 +380,6 @@ def test_chunk_seconds_are_rounded_with_a_note(tmp_path, model_dir, capsys):
 
 def test_python_api_refuses_bad_numbers_and_devices(codec_cpu, model_dir):
     from reasoningcodec import OptionError
-    from reasoningcodec.hub import from_pretrained
 
     data = rc.compress(signal(24000).numpy(), codec_cpu)
     for kw, name in (({"start": math.inf}, "start"), ({"start": math.nan}, "start"), ({"start": 1.0}, "start"),
@@ -398,7 +397,7 @@ def test_python_api_refuses_bad_numbers_and_devices(codec_cpu, model_dir):
         with pytest.raises(OptionError, match="no CUDA device is available"):
             rc.load(device="cuda")
         with pytest.raises(OptionError, match="no CUDA device is available"):
-            from_pretrained(model_dir, device="cuda:0")
+            rc.ReasoningCodec.from_pretrained(model_dir, device="cuda:0")
 
 
 def test_info_fails_on_a_chunk_with_a_bad_crc(tmp_path, model_dir, capsys):

@@ -112,7 +112,7 @@ def test_refuses_overlapping_sentences_and_unknown_conditions(tmp_path, capsys):
     assert I.main(["--sentence-file", str(f), "--quiet"]) == 2
     assert "not held out" in capsys.readouterr().err
     if shutil.which("espeak-ng") is not None:
-        from uniaudio_lm.evaluation import whisper_status
+        from benchmarks.lm_eval import whisper_status
 
         if whisper_status() == "ok":
             assert I.main(["--sentences", "1", "--conditions", "raw,mp3", "--quiet"]) == 2
@@ -123,7 +123,7 @@ def test_refuses_overlapping_sentences_and_unknown_conditions(tmp_path, capsys):
 def test_two_sentences_end_to_end(tmp_path):
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng not installed (apt-get install espeak-ng)")
-    from uniaudio_lm.evaluation import whisper_status
+    from benchmarks.lm_eval import whisper_status
 
     if whisper_status() != "ok":
         pytest.skip(whisper_status())

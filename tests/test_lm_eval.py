@@ -1,14 +1,18 @@
-"""Metrics of the per-task LM benchmark (uniaudio_lm.evaluation)."""
+"""Metrics of the per-task LM benchmark (benchmarks/lm_eval.py)."""
 
 from __future__ import annotations
 
 import math
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from uniaudio_lm import evaluation as E
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import lm_eval as E  # noqa: E402
 
 SR = 24_000
 HAVE_ESPEAK = shutil.which("espeak-ng") is not None

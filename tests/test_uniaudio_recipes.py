@@ -39,7 +39,7 @@ def built(tmp_path_factory) -> Path:
 def test_clips_are_24k_mono_and_short(built):
     import soundfile as sf
 
-    from uniaudio_lm.recipes.tokenize import audio_refs
+    from uniaudio_lm.recipes.common import audio_refs
 
     seen = 0
     for split in ("train", "test"):

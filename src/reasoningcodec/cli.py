@@ -91,9 +91,9 @@ def _terminate_cleanly() -> Iterator[None]:
 
 
 def _load_model(spec: str | None, device: str) -> Any:
-    from .hub import from_pretrained, load
+    from .model import ReasoningCodec, load
 
-    return load(device) if spec is None else from_pretrained(spec, device)
+    return load(device) if spec is None else ReasoningCodec.from_pretrained(spec, device)
 
 
 def _progress(total: float | None, desc: str, quiet: bool) -> Any:

@@ -23,7 +23,7 @@ from . import audio as audio_io
 from .bitstream import CODING_ADAPTIVE, CODING_PACKED, CODING_RANS, RcChunk, RcHeader, RcReader, RcWriter
 from .errors import AudioError, BitstreamError, OptionError
 from .inputs import as_float_tensor
-from .model import DecoderState
+from .streaming import DecoderState
 
 BLOCK_SECONDS = 10.0
 MAX_CHUNK_SAMPLES = (1 << 32) - 1  # the header's chunk_samples is a u32
@@ -481,7 +481,7 @@ def decompress(data: bytes, codec: Any = None, start: float = 0.0, duration: flo
 
 def _default(codec: Any) -> Any:
     if codec is None:
-        from .hub import load
+        from .model import load
 
         return load()
     return codec

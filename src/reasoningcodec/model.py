@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -31,14 +31,13 @@ from .codes import Codes
 from .config import CodecConfig
 from .errors import OptionError
 from .features import CausalLogMel, ISTFTHead, WhisperLogMel
-from .harmonic import F0Head, HarmonicSource, SourceState
+from .harmonic import F0Head, HarmonicSource
+from .hub import check_device, load_pretrained, require_default_weights, save_pretrained
 from .inputs import prepare_audio
 from .nn import ConvNeXtStack, FiLM
 from .quantize import ResidualVQ
 from .reasoning import ReasoningEncoder, WhisperReasoningEncoder
-
-if TYPE_CHECKING:
-    from .streaming import StreamDecoder, StreamEncoder
+from .streaming import DecoderState, EncoderState, StreamDecoder, StreamEncoder
 
 
 def no_autocast(device: torch.device) -> Any:
@@ -48,22 +47,6 @@ def no_autocast(device: torch.device) -> Any:
     return torch.autocast(torch.device(device).type, enabled=False)
 
 
-@dataclass
-class EncoderState:
-    """Everything the encoder carries between pieces of a signal (one per batch of streams)."""
-
-    mel: torch.Tensor | None = None
-    whisper_mel: torch.Tensor | None = None  # state of the whisper front-end's own log-mel
-    reasoning_frames: torch.Tensor | None = None  # base frames of the open window [B, <stride, n_mels]
-    reasoning_cache: list | None = None
-    last_reasoning: torch.Tensor | None = None  # quantised feature of the latest window [B, Dr]
-    windows_done: int = 0
-    enc: list | None = None
-    enc_frames: torch.Tensor | None = None  # stem outputs of the open recon frame [B, <stride, C]
-    latent: list | None = None
-    recon_done: int = 0
-
-
 def _int_tokens(x: Any, name: str) -> torch.Tensor:
     """An integer token tensor → LongTensor (floats are refused: tokens are indices)."""
     if not isinstance(x, torch.Tensor):
@@ -71,24 +54,6 @@ def _int_tokens(x: Any, name: str) -> torch.Tensor:
     if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool:
         raise OptionError(f"{name} tokens must be an integer tensor (token indices), got {x.dtype}")
     return x.long()
-
-
-@dataclass
-class DecoderState:
-    """Everything the decoder carries between pieces of a code stream."""
-
-    latent: list | None = None
-    dec: list | None = None
-    head: torch.Tensor | None = None
-    # reasoning-conditioned decoders only (``config.decoder_reasoning``)
-    recon_done: int = 0  # reconstruction frames decoded so far (global index of the next one)
-    windows: torch.Tensor | None = None  # quantised reasoning windows still needed [B, n, Dr] ...
-    win_start: int = 0  # ... starting at this global window index
-    conditioned: bool | None = None  # whether this stream came with reasoning codes (fixed by its first piece)
-    # harmonic-source decoders only (``config.harmonic_source``)
-    start_frame: int = 0  # global reconstruction frame index where this state's decode starts (seeking)
-    source: SourceState | None = None
-    features: torch.Tensor | None = None  # training: the head's input features of the latest piece [B, N, D]
 
 
 @dataclass
@@ -441,7 +406,7 @@ class ReasoningCodec(nn.Module):
         (see :func:`reasoningcodec.inputs.prepare_audio`)."""
         return prepare_audio(wav, self.sample_rate, self.device, sample_rate, lengths)
 
-    def _inference_encoder(self) -> "ReasoningCodec":
+    def inference_encoder(self) -> "ReasoningCodec":
         """A frozen copy of the model in ``config.encoder_dtype`` (rebuilt when weights change)."""
         if self.config.encoder_dtype == "float32":
             return self
@@ -470,7 +435,7 @@ class ReasoningCodec(nn.Module):
             n_q: reconstruction codebooks to keep (default all).
         """
         x, lens = self.prepare(wav, sample_rate, lengths)
-        enc = self._inference_encoder()
+        enc = self.inference_encoder()
         total = self.padded_length(int(x.shape[1]))
         x = F.pad(x, (0, total - x.shape[1])).to(torch.float64 if enc is not self else torch.float32)
         with no_autocast(x.device):
@@ -558,24 +523,20 @@ class ReasoningCodec(nn.Module):
                 raise ValueError(f"{name} codes must lie in 0..{size - 1}")
 
     # ------------------------------------------------------------------ streaming
-    def stream_encoder(self, batch_size: int = 1, n_q: int | None = None) -> "StreamEncoder":
+    def stream_encoder(self, batch_size: int = 1, n_q: int | None = None) -> StreamEncoder:
         """A :class:`~reasoningcodec.streaming.StreamEncoder` for ``batch_size`` concurrent streams.
 
         Push chunks of any length (``[B, n]``); the concatenated :class:`Codes` it returns equal
         :meth:`encode` of the whole signal. ``n_q``: reconstruction codebooks to keep (default all).
         """
-        from .streaming import StreamEncoder
-
         return StreamEncoder(self, batch_size, n_q)
 
-    def stream_decoder(self, batch_size: int = 1) -> "StreamDecoder":
+    def stream_decoder(self, batch_size: int = 1) -> StreamDecoder:
         """A :class:`~reasoningcodec.streaming.StreamDecoder` for ``batch_size`` concurrent streams.
 
         Push :class:`Codes` pieces as the stream encoder emits them; the concatenated audio
         ``[B, 1, T]`` (every push, then ``finish()``) equals :meth:`decode` of the whole codes.
         """
-        from .streaming import StreamDecoder
-
         return StreamDecoder(self, batch_size)
 
     # ------------------------------------------------------------------ weights
@@ -596,8 +557,6 @@ class ReasoningCodec(nn.Module):
         """Write ``config.json``, ``model.safetensors`` (weights in ``dtype``) and, if the model has
         entropy tables, ``entropy.safetensors`` into ``directory`` (created if missing; each file written
         atomically). :meth:`from_pretrained` reads it back."""
-        from .hub import save_pretrained
-
         save_pretrained(self, directory, dtype)
 
     @classmethod
@@ -610,7 +569,16 @@ class ReasoningCodec(nn.Module):
                 fetched.
             OptionError: ``device`` does not exist on this machine.
         """
-        from .hub import from_pretrained
+        return load_pretrained(cls, name_or_path, device)
 
-        return from_pretrained(name_or_path, device)
+
+def load(device: Any = "cpu") -> ReasoningCodec:
+    """The default trained codec shipped inside the package (no network), on ``device``.
+
+    Raises:
+        OptionError: ``device`` does not exist here.
+        NoWeightsInstalledError: this copy of the package ships no weights.
+    """
+    check_device(device)
+    return ReasoningCodec.from_pretrained(require_default_weights(), device)
 

@@ -4,33 +4,103 @@
 complete; ``finish`` pads the last partial frames exactly as :meth:`ReasoningCodec.encode` does, so
 the concatenated pieces equal the offline codes. ``StreamDecoder`` turns pieces of codes into audio
 whose concatenation equals :meth:`ReasoningCodec.decode`.
+
+The per-stream state types (:class:`EncoderState`, :class:`DecoderState`) live here, with the code that
+carries them. This module does not import the model: it codes against :class:`StreamingCodec`, the few
+members of :class:`~reasoningcodec.model.ReasoningCodec` a stream uses, so ``model`` → ``streaming`` is
+the only arrow between them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Iterator, Protocol
 
 import torch
 import torch.nn.functional as F
 
 from .codes import Codes
+from .config import CodecConfig
 from .errors import AudioError
+from .harmonic import SourceState
 from .inputs import as_float_tensor
 
-if TYPE_CHECKING:
-    from .model import DecoderState, EncoderState, ReasoningCodec
+
+@dataclass
+class EncoderState:
+    """Everything the encoder carries between pieces of a signal (one per batch of streams)."""
+
+    mel: torch.Tensor | None = None
+    whisper_mel: torch.Tensor | None = None  # state of the whisper front-end's own log-mel
+    reasoning_frames: torch.Tensor | None = None  # base frames of the open window [B, <stride, n_mels]
+    reasoning_cache: list | None = None
+    last_reasoning: torch.Tensor | None = None  # quantised feature of the latest window [B, Dr]
+    windows_done: int = 0
+    enc: list | None = None
+    enc_frames: torch.Tensor | None = None  # stem outputs of the open recon frame [B, <stride, C]
+    latent: list | None = None
+    recon_done: int = 0
+
+
+@dataclass
+class DecoderState:
+    """Everything the decoder carries between pieces of a code stream."""
+
+    latent: list | None = None
+    dec: list | None = None
+    head: torch.Tensor | None = None
+    # reasoning-conditioned decoders only (``config.decoder_reasoning``)
+    recon_done: int = 0  # reconstruction frames decoded so far (global index of the next one)
+    windows: torch.Tensor | None = None  # quantised reasoning windows still needed [B, n, Dr] ...
+    win_start: int = 0  # ... starting at this global window index
+    conditioned: bool | None = None  # whether this stream came with reasoning codes (fixed by its first piece)
+    # harmonic-source decoders only (``config.harmonic_source``)
+    start_frame: int = 0  # global reconstruction frame index where this state's decode starts (seeking)
+    source: SourceState | None = None
+    features: torch.Tensor | None = None  # training: the head's input features of the latest piece [B, N, D]
+
+
+class StreamingCodec(Protocol):
+    """What a stream needs of a codec (:class:`~reasoningcodec.model.ReasoningCodec` is one)."""
+
+    config: CodecConfig
+
+    @property
+    def device(self) -> torch.device: ...
+
+    @property
+    def num_reasoning_codebooks(self) -> int: ...
+
+    @property
+    def num_recon_codebooks(self) -> int: ...
+
+    def num_frames(self, num_samples: int) -> tuple[int, int]: ...
+
+    def padded_length(self, num_samples: int) -> int: ...
+
+    def inference_encoder(self) -> "StreamingCodec": ...
+
+    def encode_frames(self, wav: torch.Tensor, state: EncoderState | None = None, n_q: int | None = None
+                      ) -> tuple[Any, EncoderState]: ...
+
+    def decode_frames(self, recon_codes: torch.Tensor, state: DecoderState | None = None,
+                      reasoning_codes: torch.Tensor | None = None) -> tuple[torch.Tensor, DecoderState]: ...
+
+    def flush(self, state: DecoderState) -> torch.Tensor: ...
+
+    def parameters(self) -> Iterator[torch.nn.Parameter]: ...
 
 
 class StreamEncoder:
     """Incremental encoder. All streams advance together: each push gives every stream ``n`` samples."""
 
-    def __init__(self, codec: "ReasoningCodec", batch_size: int = 1, n_q: int | None = None) -> None:
+    def __init__(self, codec: StreamingCodec, batch_size: int = 1, n_q: int | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.codec = codec
         self.batch_size = batch_size
         self.n_q = n_q
-        self._enc = codec._inference_encoder()
+        self._enc = codec.inference_encoder()
         self._dtype = next(self._enc.parameters()).dtype
         self.reset()
 
@@ -121,7 +191,7 @@ class StreamDecoder:
     codes, which a reasoning-conditioned decoder (``config.decoder_reasoning``) decodes at lower quality.
     """
 
-    def __init__(self, codec: "ReasoningCodec", batch_size: int = 1) -> None:
+    def __init__(self, codec: StreamingCodec, batch_size: int = 1) -> None:
         self.codec = codec
         self.batch_size = batch_size
         self.reset()

@@ -19,7 +19,8 @@ import torch
 from tqdm import tqdm
 
 from .bitstream import EntropyTables
-from .hub import TABLES_NAME, from_pretrained
+from .hub import TABLES_NAME
+from .model import ReasoningCodec
 
 
 def count_corpus_tokens(codec, corpus: Path, minutes: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -53,7 +54,7 @@ def count_corpus_tokens(codec, corpus: Path, minutes: float, seed: int = 0) -> t
 
 
 def build_tables(model_dir: Path, corpus: Path, minutes: float = 20.0) -> EntropyTables:
-    codec = from_pretrained(model_dir)
+    codec = ReasoningCodec.from_pretrained(model_dir)
     cr, cq = count_corpus_tokens(codec, corpus, minutes)
     tables = EntropyTables.from_counts(cr, cq)
     tables.save(model_dir / TABLES_NAME)

@@ -130,6 +130,128 @@ class _Item:
         self.stop = "max_length"
 
 
+@dataclass
+class _Position:
+    """The position appended to every item this step: text id ``[n]``, audio frame ``[n, K]``, is-audio
+    and valid flags ``[n]``."""
+
+    text: torch.Tensor
+    audio: torch.Tensor
+    is_audio: torch.Tensor
+    valid: torch.Tensor
+
+
+@dataclass
+class _Rows:
+    """The growing rows, conditional then unconditional copies: text ids ``[r, total]``, audio frames
+    ``[r, total, K]``, is-audio and valid flags ``[r, total]``; ``cur`` positions are filled."""
+
+    text: torch.Tensor
+    audio: torch.Tensor
+    is_audio: torch.Tensor
+    valid: torch.Tensor
+    cur: int
+
+
+def _start_rows(batch, r: int, total: int, K: int, pad_id: int, audio_pad: int, dev: torch.device) -> _Rows:
+    """Room for ``total`` positions, the left-padded prompts ``batch`` filled in."""
+    rows = _Rows(torch.full((r, total), pad_id, dtype=torch.long, device=dev),
+                 torch.full((r, total, K), audio_pad, dtype=torch.long, device=dev),
+                 torch.zeros(r, total, dtype=torch.bool, device=dev),
+                 torch.zeros(r, total, dtype=torch.bool, device=dev), batch.text_ids.shape[1])
+    l0 = rows.cur
+    rows.text[:, :l0], rows.audio[:, :l0], rows.is_audio[:, :l0], rows.valid[:, :l0] = (
+        batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid)
+    return rows
+
+
+def _text_step(model: UniAudioLM, tokenizer: TextTokenizer, cfg: GenerationConfig, gen: torch.Generator | None,
+               items: list[_Item], h_text: torch.Tensor, step: int, pos: _Position, bor: torch.Tensor) -> None:
+    """Sample the text head for the items in TEXT: a text id, ``<eot>`` (done) or ``<audio>`` (a [BOR]
+    frame opens an audio segment)."""
+    n = len(items)
+    ti = [i for i, it in enumerate(items) if it.phase == TEXT]
+    if not ti:
+        return
+    dev = h_text.device
+    idx = torch.tensor(ti + ([i + n for i in ti] if cfg.cfg_scale is not None else []), device=dev)
+    lg = _guide(model.text_logits(h_text[idx]), len(ti), cfg.cfg_scale)
+    if cfg.utf8:
+        lg = utf8.constraint(tokenizer, lg.shape[-1]).mask_logits(lg, [items[i].text for i in ti])
+    lg[:, tokenizer.pad_id] = NEG_INF
+    if cfg.mode == "text":
+        lg[:, tokenizer.audio_id] = NEG_INF
+    tok = sample(lg, cfg.text, gen)
+    for j, i in enumerate(ti):
+        t = int(tok[j])
+        if cfg.mode == "audio" and step == 0:
+            t = tokenizer.audio_id
+        it = items[i]
+        if t == tokenizer.eot_id:
+            it.phase, it.stop, pos.valid[i] = DONE, "eot", False
+        elif t == tokenizer.audio_id:
+            pos.audio[i], pos.is_audio[i], it.phase, it.seg_frames = bor, True, REASON, 0
+            it.reasoning, it.recon = [], []
+            it.frames.append(bor.cpu())
+        else:
+            pos.text[i] = t
+            it.text.append(t)
+
+
+def _audio_step(model: UniAudioLM, h_audio: torch.Tensor, items: list[_Item], pos: _Position,
+                masks: dict[int, torch.Tensor], cfg: GenerationConfig, gen: torch.Generator | None,
+                v: AudioVocab) -> None:
+    """Sample one frame with the depth transformer for the items inside an audio segment that have no
+    frame yet this step, and advance their phase on [EOR] / [EOQ]."""
+    ai = [i for i, it in enumerate(items) if it.phase in (REASON, RECON) and not bool(pos.is_audio[i])]
+    if not ai:
+        return
+    frames = _sample_frames(model, h_audio, ai, len(items), [items[i] for i in ai], masks, cfg, gen)
+    for j, i in enumerate(ai):
+        it, f = items[i], frames[j]
+        pos.audio[i], pos.is_audio[i] = f, True
+        it.frames.append(f.cpu())
+        it.seg_frames += 1
+        c0 = int(f[0])
+        if c0 == v.end_reasoning:
+            it.phase = AFTER_REASON
+            if cfg.reasoning_only:
+                _close_item(it, v, cfg.stop_after_audio)
+        elif c0 == v.end_recon:
+            _close_item(it, v, cfg.stop_after_audio)
+        elif it.phase == REASON:
+            it.reasoning.append(f.cpu())
+        else:
+            it.recon.append(f.cpu())
+
+
+def _advance(model: UniAudioLM, rows: _Rows, pos: _Position, cache) -> tuple[torch.Tensor, torch.Tensor]:
+    """Append ``pos`` to every row (conditional and unconditional copies) and run the backbone over it:
+    the last text and audio hidden states ``[r, D]``."""
+    rep = rows.text.shape[0] // pos.text.shape[0]
+    row_t, row_a = pos.text.repeat(rep), pos.audio.repeat(rep, 1)
+    row_i, row_v = pos.is_audio.repeat(rep), pos.valid.repeat(rep)
+    cur = rows.cur
+    rows.text[:, cur], rows.audio[:, cur], rows.is_audio[:, cur], rows.valid[:, cur] = row_t, row_a, row_i, row_v
+    rows.cur = cur = cur + 1
+    if cache is not None:
+        out = model.hidden(row_t[:, None], row_a[:, None], row_i[:, None], row_v[:, None], cache)
+    else:
+        out = model.hidden(rows.text[:, :cur], rows.audio[:, :cur], rows.is_audio[:, :cur], rows.valid[:, :cur])
+    return out.text_hidden[:, -1], out.audio_hidden[:, -1]
+
+
+def _results(items: list[_Item], tokenizer: TextTokenizer, v: AudioVocab, K: int) -> list[GenerationOutput]:
+    """Each item's text, audio segments (an open segment closed as it stands) and frames."""
+    results = []
+    for it in items:
+        if it.phase in (REASON, AFTER_REASON, RECON) and (it.reasoning or it.recon):
+            it.audio.append(_make_item(it, v))
+        fr = torch.stack(it.frames) if it.frames else torch.zeros(0, K, dtype=torch.long)
+        results.append(GenerationOutput(it.text, tokenizer.decode(it.text), it.audio, fr, it.stop))
+    return results
+
+
 @torch.no_grad()
 def generate(model: UniAudioLM, tokenizer: TextTokenizer, prompts: Sequence[Sequence[Segment] | SentenceTensors],
              config: GenerationConfig | None = None) -> list[GenerationOutput]:
@@ -142,102 +264,32 @@ def generate(model: UniAudioLM, tokenizer: TextTokenizer, prompts: Sequence[Sequ
     gen = torch.Generator().manual_seed(cfg.seed) if cfg.seed is not None else None
     sts = [p if isinstance(p, SentenceTensors) else build(p, tokenizer, v, eot=False) for p in prompts]
     n = len(sts)
-    rows = sts + ([drop_conditions(s, tokenizer, v) for s in sts] if cfg.cfg_scale is not None else [])
-    r = len(rows)
-    batch = collate(rows, tokenizer, v, pad_side="left").to(dev)
-    l0 = batch.text_ids.shape[1]
-    total = l0 + cfg.max_new_positions
-    seq_t = torch.full((r, total), tokenizer.pad_id, dtype=torch.long, device=dev)
-    seq_a = torch.full((r, total, K), v.audio_pad, dtype=torch.long, device=dev)
-    seq_i = torch.zeros(r, total, dtype=torch.bool, device=dev)
-    seq_v = torch.zeros(r, total, dtype=torch.bool, device=dev)
-    seq_t[:, :l0], seq_a[:, :l0], seq_i[:, :l0], seq_v[:, :l0] = batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid
+    rows_in = sts + ([drop_conditions(s, tokenizer, v) for s in sts] if cfg.cfg_scale is not None else [])
+    r = len(rows_in)
+    batch = collate(rows_in, tokenizer, v, pad_side="left").to(dev)
+    total = batch.text_ids.shape[1] + cfg.max_new_positions
+    rows = _start_rows(batch, r, total, K, tokenizer.pad_id, v.audio_pad, dev)
     cache = model.new_cache(r, total) if cfg.use_cache else None
     out = model.hidden(batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid, cache)
     h_text, h_audio = out.text_hidden[:, -1], out.audio_hidden[:, -1]
     items = [_Item() for _ in range(n)]
     masks = {REASON: v.allowed_mask("reasoning").to(dev), RECON: v.allowed_mask("recon").to(dev)}
     bor, boq = v.special_frame(v.begin_reasoning).to(dev), v.special_frame(v.begin_recon).to(dev)
-    cur = l0
     for step in range(cfg.max_new_positions):
         if all(it.phase == DONE for it in items):
             break
-        nt = torch.full((n,), tokenizer.pad_id, dtype=torch.long, device=dev)
-        na = torch.full((n, K), v.audio_pad, dtype=torch.long, device=dev)
-        ni = torch.zeros(n, dtype=torch.bool, device=dev)
-        nv = torch.tensor([it.phase != DONE for it in items], device=dev)
-
-        # ---- text head
-        ti = [i for i, it in enumerate(items) if it.phase == TEXT]
-        if ti:
-            idx = torch.tensor(ti + ([i + n for i in ti] if cfg.cfg_scale is not None else []), device=dev)
-            lg = _guide(model.text_logits(h_text[idx]), len(ti), cfg.cfg_scale)
-            if cfg.utf8:
-                lg = utf8.constraint(tokenizer, lg.shape[-1]).mask_logits(lg, [items[i].text for i in ti])
-            lg[:, tokenizer.pad_id] = NEG_INF
-            if cfg.mode == "text":
-                lg[:, tokenizer.audio_id] = NEG_INF
-            tok = sample(lg, cfg.text, gen)
-            for j, i in enumerate(ti):
-                t = int(tok[j])
-                if cfg.mode == "audio" and step == 0:
-                    t = tokenizer.audio_id
-                it = items[i]
-                if t == tokenizer.eot_id:
-                    it.phase, it.stop, nv[i] = DONE, "eot", False
-                elif t == tokenizer.audio_id:
-                    na[i], ni[i], it.phase, it.seg_frames = bor, True, REASON, 0
-                    it.reasoning, it.recon = [], []
-                    it.frames.append(bor.cpu())
-                else:
-                    nt[i] = t
-                    it.text.append(t)
-
-        # ---- forced [BOQ] after [EOR]
-        for i, it in enumerate(items):
+        pos = _Position(torch.full((n,), tokenizer.pad_id, dtype=torch.long, device=dev),
+                        torch.full((n, K), v.audio_pad, dtype=torch.long, device=dev),
+                        torch.zeros(n, dtype=torch.bool, device=dev),
+                        torch.tensor([it.phase != DONE for it in items], device=dev))
+        _text_step(model, tokenizer, cfg, gen, items, h_text, step, pos, bor)
+        for i, it in enumerate(items):  # a forced [BOQ] follows [EOR]
             if it.phase == AFTER_REASON:
-                na[i], ni[i], it.phase, it.seg_frames = boq, True, RECON, 0
+                pos.audio[i], pos.is_audio[i], it.phase, it.seg_frames = boq, True, RECON, 0
                 it.frames.append(boq.cpu())
-
-        # ---- depth transformer
-        ai = [i for i, it in enumerate(items) if it.phase in (REASON, RECON) and not bool(ni[i])]
-        if ai:
-            frames = _sample_frames(model, h_audio, ai, n, [items[i] for i in ai], masks, cfg, gen)
-            for j, i in enumerate(ai):
-                it, f = items[i], frames[j]
-                na[i], ni[i] = f, True
-                it.frames.append(f.cpu())
-                it.seg_frames += 1
-                c0 = int(f[0])
-                if c0 == v.end_reasoning:
-                    it.phase = AFTER_REASON
-                    if cfg.reasoning_only:
-                        _close_item(it, v, cfg.stop_after_audio)
-                elif c0 == v.end_recon:
-                    _close_item(it, v, cfg.stop_after_audio)
-                elif it.phase == REASON:
-                    it.reasoning.append(f.cpu())
-                else:
-                    it.recon.append(f.cpu())
-
-        # ---- append the new position to every row (conditional and unconditional copies)
-        rep = r // n
-        row_t, row_a, row_i, row_v = nt.repeat(rep), na.repeat(rep, 1), ni.repeat(rep), nv.repeat(rep)
-        seq_t[:, cur], seq_a[:, cur], seq_i[:, cur], seq_v[:, cur] = row_t, row_a, row_i, row_v
-        cur += 1
-        if cache is not None:
-            out = model.hidden(row_t[:, None], row_a[:, None], row_i[:, None], row_v[:, None], cache)
-        else:
-            out = model.hidden(seq_t[:, :cur], seq_a[:, :cur], seq_i[:, :cur], seq_v[:, :cur])
-        h_text, h_audio = out.text_hidden[:, -1], out.audio_hidden[:, -1]
-
-    results = []
-    for it in items:
-        if it.phase in (REASON, AFTER_REASON, RECON) and (it.reasoning or it.recon):
-            it.audio.append(_make_item(it, v))
-        fr = torch.stack(it.frames) if it.frames else torch.zeros(0, K, dtype=torch.long)
-        results.append(GenerationOutput(it.text, tokenizer.decode(it.text), it.audio, fr, it.stop))
-    return results
+        _audio_step(model, h_audio, items, pos, masks, cfg, gen, v)
+        h_text, h_audio = _advance(model, rows, pos, cache)
+    return _results(items, tokenizer, v, K)
 
 
 def _make_item(it: _Item, v: AudioVocab) -> AudioItem:

@@ -138,7 +138,7 @@ def crop_window(x: np.ndarray, sr: int, rng: random.Random, lo: float = 8.0,
     return x.astype(np.float32)
 
 
-def _excerpt(score: "object", bpm: int, rng: random.Random, seconds: float = 15.0) -> "object":
+def score_excerpt(score: "object", bpm: int, rng: random.Random, seconds: float = 15.0) -> "object":
     """About ``seconds`` of measures at ``bpm`` from a random start (whole score if short)."""
     try:
         measures = list(score.parts[0].getElementsByClass("Measure"))  # type: ignore[attr-defined]
@@ -178,7 +178,7 @@ def _render_score(path: str, rng: random.Random) -> Tuple[np.ndarray, int, Dict[
     full = corpus.parse(path)
     semis = rng.randint(-5, 6)
     bpm = rng.randrange(60, 161, 2)
-    score = _excerpt(full, bpm, rng)
+    score = score_excerpt(full, bpm, rng)
     parts = list(score.parts)[:8]
     vel = rng.randint(45, 115)
     if rng.random() < 0.35:
@@ -239,7 +239,7 @@ def _render_midi_file(mid: Path, rng: random.Random) -> Tuple[np.ndarray, int, D
     return crop_window(x, sr, rng), sr, facts
 
 
-def _score_paths() -> Dict[str, List[str]]:
+def score_paths() -> Dict[str, List[str]]:
     """music21 corpus score paths per composer of :data:`COMPOSER_WEIGHTS`."""
     from music21 import corpus
 
@@ -262,7 +262,7 @@ def midi(cfg: BuildConfig) -> Iterator[Item]:
         return
     rng = random.Random(f"midi|{cfg.seed}")
     try:
-        scores = _score_paths()
+        scores = score_paths()
     except ImportError:
         print("[midi] music21 missing (pip install music21): only OpenMSX", file=sys.stderr)
         scores = {}

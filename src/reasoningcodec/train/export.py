@@ -87,10 +87,10 @@ def export_resumable(run_dir: Path, dest: Path) -> None:
 def export_default(codec_dir: Path, dest: Path, model_id: str, corpus: Path | None = None,
                    minutes: float = 20.0) -> None:
     """Ship a trained codec as the package default: fp16 safetensors + config (+ entropy tables)."""
-    from ..hub import from_pretrained
+    from ..model import ReasoningCodec
     from ..tables import build_tables
 
-    codec = from_pretrained(codec_dir)
+    codec = ReasoningCodec.from_pretrained(codec_dir)
     codec.config.model_id = model_id
     dest.mkdir(parents=True, exist_ok=True)
     codec.save_pretrained(dest, dtype=torch.float16)

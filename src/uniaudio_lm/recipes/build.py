@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .common import SPLITS, Context, RecipeError
+from .common import SPLITS, Context, RecipeError, audio_refs
 
 RecipeFn = Callable[[Context], Dict[str, List[dict]]]
 
@@ -72,8 +72,6 @@ def _write_jsonl(path: Path, rows: List[dict]) -> None:
 
 
 def _check(recipe: Recipe, out_dir: Path, rows: Dict[str, List[dict]]) -> None:
-    from .tokenize import audio_refs
-
     for split, rs in rows.items():
         if split not in SPLITS:
             raise ValueError(f"{recipe.name}: unknown split {split!r}")
@@ -189,7 +187,6 @@ def check(out_dir: Path | str) -> List[str]:
     import soundfile as sf
 
     from .sound_classes import held_out
-    from .tokenize import audio_refs
 
     out_dir = Path(out_dir)
     problems: List[str] = []

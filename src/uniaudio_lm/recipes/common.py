@@ -298,3 +298,14 @@ def number_words(n: int) -> str:
         return TENS[n // 10] + ("" if n % 10 == 0 else "-" + NUMBER_WORDS[n % 10])
     rest = n % 100
     return f"{NUMBER_WORDS[n // 100]} hundred" + ("" if rest == 0 else " and " + number_words(rest))
+
+
+AUDIO_FIELDS = ("audio", "voice", "source")  # row fields (and demo fields) that name a clip
+
+
+def audio_refs(row: Dict[str, Any]) -> List[str]:
+    """Every audio path a recipe row refers to: its own clips and those of its demos."""
+    refs = [row[k] for k in AUDIO_FIELDS if k in row]
+    for d in row.get("demos", []):
+        refs += [d[k] for k in AUDIO_FIELDS if k in d]
+    return refs

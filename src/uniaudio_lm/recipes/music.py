@@ -16,8 +16,8 @@ import soundfile as sf
 
 from reasoningcodec.data.audio import resample
 from reasoningcodec.data.sources_espeak import VARIANTS
-from reasoningcodec.data.sources_music import (GM, SOUNDFONT, _excerpt, _score_paths, crop_window, fluidsynth_render,
-                                               orchestrate)
+from reasoningcodec.data.sources_music import (GM, SOUNDFONT, crop_window, fluidsynth_render, orchestrate,
+                                               score_excerpt, score_paths)
 
 from .common import (SR, Context, RecipeError, Voice, fade, n_words, need_espeak, need_pinyin, peak_norm, rms,
                      sentences, speak_raw, stable_hash, PLAIN_VARIANTS)
@@ -86,7 +86,7 @@ def render_excerpt(path: str, rng: random.Random) -> Tuple[np.ndarray, Dict[str,
     full = corpus.parse(path, forceSource=True)
     bpm = rng.randrange(60, 161, 2)
     semis = rng.randint(-5, 6)
-    score = _excerpt(full, bpm, rng, seconds=8.0)
+    score = score_excerpt(full, bpm, rng, seconds=8.0)
     for part in list(score.parts)[6:]:
         score.remove(part)
     parts = list(score.parts)
@@ -159,7 +159,7 @@ def midi_caption(ctx: Context) -> Rows:
     """``text_to_music`` and ``music_caption`` (same render) from music21 corpus excerpts; held-out scores in test."""
     need_fluidsynth()
     try:
-        paths = _score_paths()
+        paths = score_paths()
     except ImportError as e:
         raise RecipeError("music21 missing (pip install music21)") from e
     out: Rows = {}

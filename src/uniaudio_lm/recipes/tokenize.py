@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 from .build import read_rows
-
-AUDIO_FIELDS = ("audio", "voice", "source")
-
+from .common import AUDIO_FIELDS, audio_refs
 
 def code_path(audio_rel: str) -> str:
     """``audio/<recipe>/<split>/x.flac`` -> ``codes/<recipe>/<split>/x.safetensors`` (relative to tokens/)."""
@@ -41,13 +39,6 @@ def manifest_row(row: Dict[str, Any]) -> Dict[str, Any]:
         else:
             out[k] = v
     return out
-
-
-def audio_refs(row: Dict[str, Any]) -> List[str]:
-    refs = [row[k] for k in AUDIO_FIELDS if k in row]
-    for d in row.get("demos", []):
-        refs += [d[k] for k in AUDIO_FIELDS if k in d]
-    return refs
 
 
 def _atomic_write(path: Path, text: str) -> None:

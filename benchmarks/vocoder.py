@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .audio import resample
-from .errors import WeightsError
-from .features import mel_filterbank
+from reasoningcodec.audio import resample
+from reasoningcodec.errors import WeightsError
+from reasoningcodec.features import mel_filterbank
 
 SAMPLE_RATE = 22050
 N_FFT = 1024
