@@ -558,15 +558,8 @@ def si_sdr_improvement(clean: AudioLike, noisy: AudioLike, output: AudioLike, sa
     cross-correlation within ±``max_lag_s`` (:func:`reasoningcodec.metrics.align`) before trimming.
     0 dB = no better than returning the noisy input; negative = worse than the input.
     """
-    c = load_audio(clean, sample_rate)
-    nz = load_audio(noisy, sample_rate)
-    out = load_audio(output, sample_rate)
-    n = min(len(c), len(nz))
-    base = si_sdr(c[:n], nz[:n], LM_RATE).value
-    a = align(c, out, LM_RATE, max_lag_s)
-    if len(a.ref) < 0.1 * LM_RATE:
-        return float("nan")
-    return float(si_sdr(a.ref, a.deg, LM_RATE).value - base)
+    noisy_score, output_score = _input_and_output_scores(si_sdr, clean, noisy, output, sample_rate, max_lag_s)
+    return float(output_score - noisy_score)
 
 
 def mel_distance_improvement(clean: AudioLike, noisy: AudioLike, output: AudioLike, sample_rate: int = LM_RATE,
@@ -578,15 +571,23 @@ def mel_distance_improvement(clean: AudioLike, noisy: AudioLike, output: AudioLi
     output that sounds clean without matching the clean waveform sample by sample."""
     from reasoningcodec.metrics import mel_distance
 
+    noisy_score, output_score = _input_and_output_scores(mel_distance, clean, noisy, output, sample_rate, max_lag_s)
+    return float(noisy_score - output_score)
+
+
+def _input_and_output_scores(metric, clean: AudioLike, noisy: AudioLike, output: AudioLike, sample_rate: int,
+                             max_lag_s: float) -> tuple[float, float]:
+    """``metric(clean, noisy)`` on their common length and ``metric(clean, output)`` after aligning the output
+    (NaN when under 0.1 s overlaps), each at the LM rate."""
     c = load_audio(clean, sample_rate)
     nz = load_audio(noisy, sample_rate)
     out = load_audio(output, sample_rate)
     n = min(len(c), len(nz))
-    base = mel_distance(c[:n], nz[:n], LM_RATE).value
+    base = metric(c[:n], nz[:n], LM_RATE).value
     a = align(c, out, LM_RATE, max_lag_s)
     if len(a.ref) < 0.1 * LM_RATE:
-        return float("nan")
-    return float(base - mel_distance(a.ref, a.deg, LM_RATE).value)
+        return base, float("nan")
+    return base, metric(a.ref, a.deg, LM_RATE).value
 
 
 # ====================================================================== classifier
