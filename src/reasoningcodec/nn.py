@@ -34,8 +34,9 @@ class CausalDepthwiseConv(nn.Module):
             return x, state
         full = torch.cat([state, x], dim=1)  # [B, K-1+T, C]
         new_state = full[:, full.shape[1] - (k - 1):] if k > 1 else full[:, :0]
-        if t <= self.short:
-            # streaming-sized inputs: explicit taps avoid conv1d's per-call overhead (~1 ms on CPU)
+        if t <= self.short or x.dtype == torch.float64:
+            # streaming-sized inputs: explicit taps avoid conv1d's per-call overhead (~1 ms on CPU);
+            # float64 (the inference encoder): conv1d has no fast grouped float64 kernel and loops per channel
             w = self.weight[:, 0].to(x.dtype)  # [C, K]
             y = full[:, 0:t] * w[:, 0]
             for i in range(1, k):

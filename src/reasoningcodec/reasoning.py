@@ -31,27 +31,39 @@ class WindowAttentionLayer(nn.Module):
         self.fc2 = nn.Linear(4 * dim, dim)
         self.register_buffer("slopes", torch.tensor([2.0 ** (-8.0 * (i + 1) / heads) for i in range(heads)]),
                              persistent=False)
+        self._masks: dict[tuple, torch.Tensor] = {}
+
+    def _mask(self, n_before: int, n: int, nk: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """Additive attention bias ``[H, n·S, nk·S]`` for query windows ``n_before..n_before+n−1`` of a key
+        range of ``nk`` windows: ALiBi distance inside the context, −inf outside. Cached per shape (an
+        offline encode repeats the same few shapes block after block)."""
+        key = (n_before, n, nk, dtype, device)
+        mask = self._masks.get(key)
+        if mask is None:
+            s = self.s
+            qpos = torch.arange(n_before * s, (n_before + n) * s, device=device)
+            kpos = torch.arange(nk * s, device=device)
+            lag = qpos[:, None] // s - kpos[None, :] // s
+            valid = (lag >= 0) & (lag <= self.context_windows)
+            dist = (qpos[:, None] - kpos[None, :]).abs().to(dtype)
+            mask = (-self.slopes.to(dtype)[:, None, None] * dist[None]).masked_fill(~valid[None], float("-inf"))
+            if len(self._masks) >= 32:
+                self._masks.clear()
+            self._masks[key] = mask
+        return mask
 
     def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, n_before: int) -> torch.Tensor:
         """q ``[B,H,N,S,dh]`` (windows ``n_before..n_before+N−1`` of the key range);
         k, v ``[B,H,n_before+N,S,dh]`` → ``[B,H,N,S,dh]``."""
         b, h, n, s, dh = q.shape
         nk = k.shape[2]
-        dev = q.device
-        qpos = torch.arange((n_before) * s, (n_before + n) * s, device=dev)
-        kpos = torch.arange(nk * s, device=dev)
-        qw, kw = qpos // s, kpos // s
-        lag = qw[:, None] - kw[None, :]
-        valid = (lag >= 0) & (lag <= self.context_windows)
-        dist = (qpos[:, None] - kpos[None, :]).abs().to(q.dtype)
-        mask = -self.slopes.to(q.dtype)[:, None, None] * dist[None]
-        mask = mask.masked_fill(~valid[None], float("-inf"))  # [H, Lq, Lk]
+        mask = self._mask(n_before, n, nk, q.dtype, q.device)
         out = F.scaled_dot_product_attention(q.reshape(b, h, n * s, dh), k.reshape(b, h, nk * s, dh),
                                              v.reshape(b, h, nk * s, dh), attn_mask=mask[None])
         return out.reshape(b, h, n, s, dh)
 
     def forward(
-        self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None, block: int = 256
+        self, x: torch.Tensor, cache: tuple[torch.Tensor, torch.Tensor] | None, block: int = 16
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """``x [B, N, S, D]`` (N new windows) → ``([B, N, S, D], new cache)``."""
         b, n, s, d = x.shape
