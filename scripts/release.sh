@@ -61,7 +61,7 @@ def ours_k8(codecs):  # "ours@k8" (auto coding) or "ours@k8-packed": the same co
 for cat, codecs in new["summary"].items():
     n, o = ours_k8(codecs), ours_k8(old["summary"].get(cat, {}))
     cells = [f"{m} {n[m]:.3f}" + (f" ({o[m]:.3f})" if o.get(m) is not None else "")
-             for m in ("pesq_wb", "stoi", "visqol", "mel_distance") if n.get(m) is not None]
+             for m in ("pesq_wb", "pesq_nb", "stoi", "visqol", "mel_distance") if n.get(m) is not None]
     print(f"  {cat:7s} " + ", ".join(cells))
 EOF
     ;;
