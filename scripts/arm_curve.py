@@ -214,7 +214,8 @@ def export_start(checkpoint: Path, dest: Path) -> Path:
     st = json.loads((checkpoint / "state.json").read_text())
     cfg = CodecConfig.from_dict({**CodecConfig().to_dict(), **st.get("config", {}).get("codec", {})})
     codec = ReasoningCodec(cfg)
-    ckpt.load_modules(checkpoint / "modules.safetensors", {"codec": codec})
+    with ckpt.module_file(checkpoint) as weights:
+        ckpt.load_modules(weights, {"codec": codec})
     cfg.model_id = f"{checkpoint.name}-s{st['step']}"
     codec.save_pretrained(dest)
     counters = {k: st[k] for k in ("step", "audio_seconds", "train_seconds") if k in st}

@@ -11,8 +11,8 @@
 #       fine-tunes and installs uniaudio_lm on the new tokens and runs lm_tasks, beside
 #       benchmarks/run_all.py; then rebuilds benchmarks/RESULTS.md. About 41 min on 2 cores (rc-v6-s29200).
 #       EXPORT_CHECKPOINT=1 also overwrites checkpoints/codec_v1 from the recipe's run (only when it is
-#       >= 3,000 steps past the committed one and not the shipped weights: scripts/checkpoint_policy.py; at most once a
-#       session: every overwrite stays in git history).
+#       >= 3,000 steps past the committed one: scripts/checkpoint_policy.py; a codec equal to the new default
+#       is left out and named instead, so git stores it once; every overwrite stays in git history).
 #
 # Stop the training run first (after one of its saves): the benchmarks need the cores, and the copy must
 # not race a save. Environment: PY (default .venv/bin/python), RECIPE (default
@@ -81,9 +81,9 @@ ship)
     if [ "${EXPORT_CHECKPOINT:-0}" = 1 ]; then
         # every committed weight version stays in git: only a checkpoint >= 3,000 steps past the committed
         # one, and never the weights the new default already holds (the default is the run's weight average)
-        "$PY" scripts/checkpoint_policy.py "$RUN_DIR_FOR_EXPORT" checkpoints/codec_v1 "$DEFAULT" \
+        "$PY" scripts/checkpoint_policy.py "$RUN_DIR_FOR_EXPORT" checkpoints/codec_v1 "$DEFAULT" --by-reference \
             || die "checkpoint not exported (see above)"
-        "$PY" -m reasoningcodec.train "$RECIPE" --export checkpoints/codec_v1 >> "$log" 2>&1
+        "$PY" -m reasoningcodec.train "$RECIPE" --export checkpoints/codec_v1 --codec-from "$DEFAULT" >> "$log" 2>&1
     fi
     for ext in json md; do
         cp benchmarks/results/reconstruction.$ext "benchmarks/results/reconstruction_$old.$ext"

@@ -24,6 +24,8 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--export", metavar="DEST", help="only export OUT/last as an fp16 resumable checkpoint to DEST")
+    p.add_argument("--codec-from", dest="codec_from", metavar="MODEL_DIR",
+                   help="with --export: leave the codec out when it is exactly this shipped model's weights")
     p.add_argument("--ship", nargs=2, metavar=("CODEC_DIR", "MODEL_ID"),
                    help="only write CODEC_DIR (e.g. OUT/best) as the package's default model, with entropy tables")
     a = p.parse_args()
@@ -38,7 +40,7 @@ def main() -> None:
         print(f"shipped {a.ship[0]} as {dest} ({a.ship[1]})")
         return
     if a.export:
-        export_resumable(Path(cfg.out_dir), Path(a.export))
+        export_resumable(Path(cfg.out_dir), Path(a.export), Path(a.codec_from) if a.codec_from else None)
         return
     state = train(cfg, device=a.device, quiet=a.quiet)
     print(f"done: step {state['step']}, {state['audio_seconds'] / 3600:.2f} h of audio seen")

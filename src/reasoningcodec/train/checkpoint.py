@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,3 +110,32 @@ def fold_ema(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     out = {k: v for k, v in state.items() if not k.startswith(("codec_ema.", "codec."))}
     out.update(ema)
     return out
+
+
+@contextlib.contextmanager
+def module_file(init: Path) -> Iterator[Path]:
+    """The complete ``modules.safetensors`` of the resumable checkpoint folder ``init``.
+
+    A checkpoint whose codec is the weights of a shipped default holds only the other modules and names
+    that model in its ``state.json`` (``"codec_from": MODEL_ID``, :func:`~.export.export_resumable`), so
+    git stores those weights once. Here they are merged back from the installed default, which must be
+    that model, into a temporary file; other checkpoints are used as they are."""
+    path = init / "modules.safetensors"
+    st = json.loads((init / "state.json").read_text()) if (init / "state.json").exists() else {}
+    ref = st.get("codec_from")
+    if not ref:
+        yield path
+        return
+    from ..hub import DEFAULT_DIR
+
+    cfg = DEFAULT_DIR / "config.json"
+    have = json.loads(cfg.read_text()).get("model_id") if cfg.exists() else None
+    if have != ref:
+        raise ValueError(f"{init} takes its codec weights from the shipped model {ref}, but the installed default "
+                         f"is {have}: check out the commit that shipped {ref} (git log -- {DEFAULT_DIR.name})")
+    state = load_file(str(path))
+    state.update({f"codec.{k}": v for k, v in load_file(str(DEFAULT_DIR / "model.safetensors")).items()})
+    with tempfile.TemporaryDirectory() as d:
+        merged = Path(d) / "modules.safetensors"
+        save_file(state, str(merged))
+        yield merged

@@ -68,20 +68,46 @@ def merge_shards(src: Path, dest: Path, base: Path | None = None) -> None:
     (dest / "state.json").write_text((src / "state.json").read_text())
 
 
-def export_resumable(run_dir: Path, dest: Path) -> None:
+def export_resumable(run_dir: Path, dest: Path, codec_from: Path | None = None) -> None:
     """Write the git-sized resumable checkpoint: fp16 weights of every module, no optimizer state.
 
     A run with ``ema_decay`` stores its weight average (``codec_ema.*``) as the codec: that is the model
     validated and shipped, so the checkpoint gives the shipped model's tokens, and git holds one copy of
-    the codec instead of two. A run resumed from it starts its average afresh from those weights."""
+    the codec instead of two. A run resumed from it starts its average afresh from those weights.
+
+    ``codec_from``: a shipped model folder (e.g. the package default). When its fp16 weights are exactly
+    the checkpoint's codec, the codec is left out and ``state.json`` names the model (``codec_from``), so
+    the weights are stored once; :func:`~.checkpoint.module_file` merges them back when training starts
+    from the checkpoint. Otherwise the codec is written as usual."""
     from safetensors.torch import load_file, save_file
 
     dest.mkdir(parents=True, exist_ok=True)
     state = ckpt.fold_ema(load_file(str(run_dir / "last" / "modules.safetensors")))
-    save_file({k: v.half() if v.is_floating_point() else v for k, v in state.items()},
-              str(dest / "modules.safetensors"))
+    state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    ref_id = shipped_codec_id(state, codec_from) if codec_from is not None else None
+    if ref_id is not None:
+        state = {k: v for k, v in state.items() if not k.startswith("codec.")}
+    save_file(state, str(dest / "modules.safetensors"))
     st = json.loads((run_dir / "last" / "state.json").read_text())
-    ckpt.save_json(dest / "state.json", {k: st[k] for k in ("step", "audio_seconds", "train_seconds", "config")})
+    out = {k: st[k] for k in ("step", "audio_seconds", "train_seconds", "config")}
+    if ref_id is not None:
+        out["codec_from"] = ref_id
+    ckpt.save_json(dest / "state.json", out)
+    print(f"exported {run_dir / 'last'} (step {st['step']}) to {dest}"
+          + (f", its codec by reference to {ref_id}" if ref_id else ""))
+
+
+def shipped_codec_id(state: dict[str, torch.Tensor], model_dir: Path) -> str | None:
+    """The model id of ``model_dir`` when its weights are exactly the ``codec.*`` tensors of ``state``
+    (fp16), else None."""
+    from safetensors.torch import load_file
+
+    shipped = load_file(str(model_dir / "model.safetensors"))
+    codec = {k[len("codec."):]: v for k, v in state.items() if k.startswith("codec.")}
+    if codec.keys() != shipped.keys() or not all(torch.equal(codec[k], shipped[k].to(codec[k].dtype))
+                                                 for k in codec):
+        return None
+    return json.loads((model_dir / "config.json").read_text())["model_id"]
 
 
 def export_default(codec_dir: Path, dest: Path, model_id: str, corpus: Path | None = None,

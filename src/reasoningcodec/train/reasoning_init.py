@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> None:
     old = state.get("config", {}).get("codec", {})
     new_codec_cfg = {**old, "reasoning_frontend": "whisper"}
     codec = ReasoningCodec(CodecConfig.from_dict({**CodecConfig().to_dict(), **new_codec_cfg})).eval()
-    ckpt.load_modules(a.init / "modules.safetensors", {"codec": codec}, partial=("codec",))
+    with ckpt.module_file(a.init) as w:
+        ckpt.load_modules(w, {"codec": codec}, partial=("codec",))
     print(f"front-end: {init_from_whisper(codec.reasoning_encoder)} tensors from Whisper tiny.en")
     weights = json.loads(a.recipe.read_text()).get("source_weights", {"*": 1.0})
     x = window_features(codec, a.corpus, a.windows, weights, a.seed)
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     tensors = {k: v for k, v in load_file(str(a.init / "modules.safetensors")).items() if not k.startswith("codec.")}
     tensors.update({f"codec.{k}": v.detach().contiguous() for k, v in codec.state_dict().items()})
     save_file(tensors, str(a.out / "modules.safetensors"))
+    state.pop("codec_from", None)  # the new file holds the codec itself
     state["config"] = {**state.get("config", {}), "codec": new_codec_cfg}
     state["reasoning_init"] = {"from": str(a.init), "windows": len(x), "top": a.top, "seed": a.seed,
                                "residual_variance": left, "feature_variance": total}

@@ -251,12 +251,13 @@ def start_from(init: Path, nets: Networks, state: dict[str, Any], verbose: bool)
     """Load the weights of the resumable checkpoint ``init`` (those that fit) and its counters; blocks it
     lacks start as the identity, a Whisper front-end it lacks starts from Whisper tiny.en."""
     codec = nets.codec
-    ckpt.load_modules(init / "modules.safetensors", nets.modules, skip_mismatch=("disc",), partial=("codec",))
-    grown = identity_new_blocks(codec, init / "modules.safetensors")
+    with ckpt.module_file(init) as weights:
+        ckpt.load_modules(weights, nets.modules, skip_mismatch=("disc",), partial=("codec",))
+        grown = identity_new_blocks(codec, weights)
+        has_frontend = has_prefix(weights, "codec.reasoning_encoder.conv1.")
     if grown and verbose:
         print(f"{len(grown)} residual blocks not in {init} start as the identity: {', '.join(grown)}")
-    if codec.config.reasoning_frontend == "whisper" and not has_prefix(init / "modules.safetensors",
-                                                                       "codec.reasoning_encoder.conv1."):
+    if codec.config.reasoning_frontend == "whisper" and not has_frontend:
         from .whisper_teacher import init_from_whisper
 
         n = init_from_whisper(codec.reasoning_encoder)
