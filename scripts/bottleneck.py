@@ -17,7 +17,7 @@ for the final report only), each clip is encoded once and decoded several ways:
   (:func:`pitch_postfilter`, the classic speech-codec trick): it makes the harmonics more distinct
   without any new information, so it tells whether harmonic clarity by itself is what PESQ-WB misses;
 
-and scored with STOI, PESQ-WB and log-mel distance (``reasoningcodec.metrics``) and the cepstral peak
+and scored with STOI, PESQ-WB and log-mel distance (``benchmarks/metrics.py``) and the cepstral peak
 prominence (:func:`harmonicity`: how clearly the voice's harmonics stand out; the input's own value is
 printed as ``input``). When ``unrounded`` is
 far above ``k=8``, codebook bits are the limit; when both are low, the encoder/decoder (training,
@@ -43,9 +43,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.metrics import evaluate  # noqa: E402
 from benchmarks.vocoder import MelVocoder, resynthesize  # noqa: E402
 from reasoningcodec import ReasoningCodec  # noqa: E402
-from reasoningcodec.metrics import evaluate  # noqa: E402
 from reasoningcodec.train.dataset import ClipStore, read_manifest  # noqa: E402
 
 METRICS = ("stoi", "pesq_wb", "mel_distance")

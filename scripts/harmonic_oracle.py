@@ -23,12 +23,15 @@ from typing import Iterator
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+for p in (ROOT / "scripts", ROOT):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+from benchmarks.metrics import evaluate  # noqa: E402
 from bottleneck import harmonicity  # noqa: E402
 from heldout_eval import add_clip_args, speech_clips  # noqa: E402
 
 from reasoningcodec import ReasoningCodec  # noqa: E402
-from reasoningcodec.metrics import evaluate  # noqa: E402
 from reasoningcodec.train.dataset import ClipStore, read_manifest  # noqa: E402
 from reasoningcodec.train.pitch import yin  # noqa: E402
 

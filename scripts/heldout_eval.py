@@ -25,12 +25,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reasoningcodec import ReasoningCodec
-from reasoningcodec.metrics import evaluate
-from reasoningcodec.train.config import TrainConfig
-from reasoningcodec.train.dataset import ClipStore, read_manifest
-from reasoningcodec.train.losses import MultiResolutionMelLoss
-from reasoningcodec.train.validation import val_batch, validate
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.metrics import evaluate  # noqa: E402
+from reasoningcodec import ReasoningCodec  # noqa: E402
+from reasoningcodec.train.config import TrainConfig  # noqa: E402
+from reasoningcodec.train.dataset import ClipStore, read_manifest  # noqa: E402
+from reasoningcodec.train.losses import MultiResolutionMelLoss  # noqa: E402
+from reasoningcodec.train.validation import val_batch, validate  # noqa: E402
 
 
 def speech_clips(clips, n: int, seed: int):
@@ -80,8 +84,7 @@ def score(model_dir: Path, corpus: Path, n_val: int, n_speech: int, max_seconds:
 
 def score_opus(kbps: float, corpus: Path, n_speech: int, max_seconds: float, seed: int, rate: int = 24000) -> dict:
     """Opus at ``kbps`` (the eval benchmark's settings) on the same speech clips, for reference."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from codec_adapters import OpusCodec
+    from benchmarks.codec_adapters import OpusCodec
 
     from reasoningcodec.audio import resample
 

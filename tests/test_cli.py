@@ -416,7 +416,7 @@ def test_info_fails_on_a_chunk_with_a_bad_crc(tmp_path, model_dir, capsys):
 
 
 def test_tokens_refuses_an_existing_output_before_encoding(tmp_path, model_dir, monkeypatch, capsys):
-    import reasoningcodec.cli as cli
+    import reasoningcodec.cli_commands as commands
 
     wav, out = tmp_path / "in.wav", tmp_path / "t.npz"
     sf.write(wav, signal(4000).numpy().T, 24000)
@@ -425,7 +425,7 @@ def test_tokens_refuses_an_existing_output_before_encoding(tmp_path, model_dir, 
     def no_model(*a):
         raise AssertionError("the model was loaded (and the file encoded) before the output was checked")
 
-    monkeypatch.setattr(cli, "_load_model", no_model)
+    monkeypatch.setattr(commands, "load_model", no_model)
     for command in ("tokens", "compress", "decompress"):
         capsys.readouterr()
         target = out if command == "tokens" else out.with_suffix(".rc" if command == "compress" else ".wav")
@@ -582,13 +582,13 @@ def _dataset(root: Path) -> list[Path]:
 
 
 def test_tokens_over_a_folder_resumes_and_skips_bad_files(tmp_path, small_dir, monkeypatch, capsys):
-    import reasoningcodec.cli as cli
+    import reasoningcodec.cli_commands as commands
 
     files = _dataset(tmp_path / "data")
     out = tmp_path / "tok"
     loads = []
-    real = cli._load_model
-    monkeypatch.setattr(cli, "_load_model", lambda *a: loads.append(a) or real(*a))
+    real = commands.load_model
+    monkeypatch.setattr(commands, "load_model", lambda *a: loads.append(a) or real(*a))
     capsys.readouterr()
     assert main(["tokens", str(tmp_path / "data"), str(out), "--model", str(small_dir), "-q"]) == 1
     err = capsys.readouterr().err.strip().splitlines()

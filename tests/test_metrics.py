@@ -1,4 +1,4 @@
-"""Metrics, delay alignment and benchmark adapters (reasoningcodec.metrics, benchmarks/)."""
+"""Metrics, delay alignment and benchmark adapters (benchmarks/metrics.py and the other benchmarks/ modules)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from reasoningcodec import metrics as M
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import metrics as M  # noqa: E402
 from benchmarks.codec_adapters import Codec, HFCodec, IdentityCodec, Unavailable, make_codecs  # noqa: E402
 
 

@@ -2,7 +2,7 @@
 
 from .codes import Codes
 from .config import CodecConfig
-from .errors import (AudioError, AudioWarning, BitstreamError, NoWeightsInstalledError, OptionError,
+from .errors import (AudioError, AudioWarning, BitstreamError, ConfigError, NoWeightsInstalledError, OptionError,
                      ReasoningCodecError, WeightsError)
 from .compress import compress, decompress
 from .model import ReasoningCodec, load
@@ -10,6 +10,7 @@ from .model import ReasoningCodec, load
 __version__ = "0.1.0"
 
 __all__ = [
-    "AudioError", "AudioWarning", "BitstreamError", "Codes", "CodecConfig", "NoWeightsInstalledError", "OptionError",
-    "ReasoningCodec", "ReasoningCodecError", "WeightsError", "compress", "decompress", "load", "__version__",
+    "AudioError", "AudioWarning", "BitstreamError", "Codes", "CodecConfig", "ConfigError", "NoWeightsInstalledError",
+    "OptionError", "ReasoningCodec", "ReasoningCodecError", "WeightsError", "compress", "decompress", "load",
+    "__version__",
 ]

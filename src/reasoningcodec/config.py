@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .configio import check_fields, config_error, read_object
 from .errors import WeightsError
+
+#: How errors name this config.
+_WHAT = "codec config"
 
 
 @dataclass
@@ -163,16 +167,18 @@ class CodecConfig:
         return text
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "CodecConfig":
-        if not isinstance(d, dict):
-            raise WeightsError(f"codec config must be a JSON object, got {type(d).__name__}")
-        names = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - set(names))
-        if unknown:
-            raise WeightsError(f"invalid codec config: unknown field(s) {unknown}")
+    def from_dict(cls, d: dict[str, Any], source: str | None = None) -> "CodecConfig":
+        """The config of a dict (e.g. a parsed ``config.json``; ``source`` names it in errors).
+
+        Raises:
+            ConfigError: ``d`` is not a dict, has unknown fields, or a field of the wrong type.
+            WeightsError: the values are invalid together (see :meth:`validate`).
+        """
+        check_fields(cls, d, _WHAT, source)
+        defaults = cls()
         kwargs = {}
         for k, v in d.items():
-            default = getattr(cls(), k) if k != "extra" else {}
+            default = getattr(defaults, k) if k != "extra" else {}
             if isinstance(default, bool) or isinstance(v, bool):
                 ok = isinstance(v, type(default))
             elif isinstance(default, int):
@@ -185,18 +191,20 @@ class CodecConfig:
             else:
                 ok = isinstance(v, dict)
             if not ok:
-                raise WeightsError(
-                    f"invalid codec config: field {k!r} should be {type(default).__name__}, got {v!r}"
-                )
+                raise config_error(_WHAT, source, f"field {k!r} should be {type(default).__name__}, got {v!r}")
             kwargs[k] = v
         return cls(**kwargs)
 
     @classmethod
     def from_json(cls, path: str | Path) -> "CodecConfig":
+        """The config in the JSON file ``path``.
+
+        Raises:
+            ConfigError: see :meth:`from_dict`; also a file that is not JSON or not a JSON object.
+            WeightsError: ``path`` does not exist, or the values are invalid together.
+        """
         try:
-            d = json.loads(Path(path).read_text(encoding="utf-8"))
+            d, source = read_object(path, _WHAT)
         except FileNotFoundError:
             raise WeightsError(f"config file not found: {path}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise WeightsError(f"config file {path} is not valid JSON: {e}") from None
-        return cls.from_dict(d)
+        return cls.from_dict(d, source)

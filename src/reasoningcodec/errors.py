@@ -22,6 +22,11 @@ class WeightsError(ReasoningCodecError, ValueError):
     """Missing, truncated or mismatching weights, or an invalid config."""
 
 
+class ConfigError(ReasoningCodecError, ValueError):
+    """A config or recipe file (or dict) that is not valid JSON, not a JSON object, has unknown fields or a
+    field of the wrong type (see :mod:`reasoningcodec.configio`)."""
+
+
 class OptionError(ReasoningCodecError, ValueError):
     """An argument outside what it allows: a time span, a chunk length, a bitrate, a device."""
 

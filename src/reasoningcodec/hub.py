@@ -17,7 +17,7 @@ import torch
 
 from .atomic import temp_next_to, write_keeping_mode
 from .config import CodecConfig
-from .errors import NoWeightsInstalledError, OptionError, WeightsError
+from .errors import ConfigError, NoWeightsInstalledError, OptionError, WeightsError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -98,7 +98,7 @@ def load_pretrained(build: Callable[[CodecConfig], M], name_or_path: str | os.Pa
     network (e.g. ``ReasoningCodec``), which then gets the checked weights and entropy tables.
 
     Raises:
-        WeightsError: missing, corrupt or mismatching weights.
+        WeightsError: missing, corrupt or mismatching weights, or an invalid ``config.json``.
         OptionError: ``device`` does not exist here (see :func:`check_device`).
     """
     from safetensors import SafetensorError
@@ -111,7 +111,10 @@ def load_pretrained(build: Callable[[CodecConfig], M], name_or_path: str | os.Pa
         raise WeightsError(f"{cfg_path} is missing")
     if not w_path.exists():
         raise WeightsError(f"{w_path} is missing")
-    config = CodecConfig.from_json(cfg_path)
+    try:
+        config = CodecConfig.from_json(cfg_path)
+    except ConfigError as e:  # a weights folder whose config.json is broken is broken weights
+        raise WeightsError(str(e)) from None
     try:
         state = load_file(str(w_path))
     except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as e:

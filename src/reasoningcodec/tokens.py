@@ -42,7 +42,8 @@ def file_tokens(codec: Any, path: Any, progress: Any = None) -> dict[str, Any]:
     """Encode one audio file (in blocks: bounded memory) → the token file's fields: ``reasoning
     [C, Kr, Tr]``, ``recon [C, Kq, Tq]`` (one row per channel), ``num_samples`` at the model rate, the
     rates and the model's id and weights hash. The tokens equal ``codec.encode`` of each channel."""
-    from .compress import _blocks_from_file, chunk_samples, encode_chunks
+    from .compress import chunk_samples, encode_chunks
+    from .sources import blocks_from_file
 
     meta = audio_io.info(path)
     sr_in = audio_io.check_sample_rate(meta.samplerate)
@@ -52,7 +53,7 @@ def file_tokens(codec: Any, path: Any, progress: Any = None) -> dict[str, Any]:
     c = int(meta.channels)
     r, q = [], []
     with torch.no_grad():
-        blocks = _blocks_from_file(path, sr_in, codec.sample_rate, c, total, 1.0, progress)
+        blocks = blocks_from_file(path, sr_in, codec.sample_rate, c, total, 1.0, progress)
         cs = chunk_samples(codec, 600.0)
         for ch in encode_chunks(codec, blocks, total, c, cs, codec.num_recon_codebooks):
             r.append(ch.reasoning)

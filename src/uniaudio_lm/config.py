@@ -9,10 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from reasoningcodec import CodecConfig
+from reasoningcodec.configio import build, read_object
 
 from .vocab import AudioVocab
 
 PRESETS = ("tiny", "small", "paper")
+
+#: How errors name this config.
+_WHAT = "UniAudioConfig"
 
 
 @dataclass
@@ -141,15 +145,13 @@ class UniAudioConfig:
         return text
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "UniAudioConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown UniAudioConfig fields {unknown}")
-        return cls(**d)
+    def from_dict(cls, d: dict[str, Any], source: str | None = None) -> "UniAudioConfig":
+        """The config of a dict (``source`` names it in errors); :class:`~reasoningcodec.ConfigError` for
+        a non-dict or unknown fields, ``ValueError`` for invalid sizes."""
+        return build(cls, d, _WHAT, source)
 
     @classmethod
     def from_json(cls, path_or_text: str | Path) -> "UniAudioConfig":
-        s = str(path_or_text)
-        text = s if s.lstrip().startswith("{") else Path(s).read_text(encoding="utf-8")
-        return cls.from_dict(json.loads(text))
+        """The config in a JSON file, or in JSON text (a string starting with ``{``); raises as
+        :meth:`from_dict`, and :class:`~reasoningcodec.ConfigError` for text that is not JSON or not an object."""
+        return cls.from_dict(*read_object(path_or_text, _WHAT, text_ok=True))

@@ -32,6 +32,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from reasoningcodec import CodecConfig
+from reasoningcodec.configio import build, read_object
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import UniAudioConfig
@@ -39,6 +40,9 @@ from .data import ExampleSource, Manifest, SyntheticAudio, TextLines
 from .model import UniAudioLM
 from .stages import STAGES, BucketBatcher, StageConfig, lr_at
 from .tokenizer import TextTokenizer
+
+#: How errors name a recipe.
+_WHAT = "uniaudio_lm training recipe"
 
 CSV_FIELDS = ("step", "loss", "text_loss", "audio_loss", "lr", "tokens", "n_text", "n_audio")
 
@@ -71,12 +75,16 @@ class TrainConfig:
     fsdp: bool = False
 
     @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str | None = None) -> "TrainConfig":
+        """A recipe as a dict (``source`` names it in errors); :class:`~reasoningcodec.ConfigError` for a
+        non-dict or unknown fields."""
+        return build(cls, d, _WHAT, source)
+
+    @classmethod
     def from_json(cls, path: str | Path) -> "TrainConfig":
-        d = json.loads(Path(path).read_text(encoding="utf-8"))
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown TrainConfig fields {sorted(unknown)}")
-        return cls(**d)
+        """The recipe in the JSON file ``path``; raises as :meth:`from_dict`, and
+        :class:`~reasoningcodec.ConfigError` for a file that is not JSON or not a JSON object."""
+        return cls.from_dict(*read_object(path, _WHAT))
 
     def stage_config(self) -> StageConfig:
         st = STAGES[self.stage]

@@ -9,10 +9,14 @@ name is also a column of the run's ``log.csv``. Recipes written before ``loss_we
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..configio import check_fields, config_error, read_object
+
+#: How errors name a recipe.
+_WHAT = "codec training recipe"
 
 #: The weight of each named loss where a recipe gives none (a recipe's ``loss_weights`` update these).
 #: This is also the order the weighted terms are summed in (that of the trainer before ``loss_weights``
@@ -150,23 +154,27 @@ class TrainConfig:
         super().__setattr__(name, value)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        """A recipe as a dict; the ``*_weight`` fields of older recipes become ``loss_weights`` entries."""
+    def from_dict(cls, d: dict[str, Any], source: str | None = None) -> "TrainConfig":
+        """A recipe as a dict (``source`` names it in errors); the ``*_weight`` fields of older recipes
+        become ``loss_weights`` entries.
+
+        Raises:
+            ConfigError: ``d`` is not a dict, has unknown fields, or gives one loss two weights.
+        """
+        check_fields(cls, d, _WHAT, source, also=LEGACY_WEIGHT_FIELDS)
         names = {f.name for f in dataclasses.fields(cls)}
-        bad = set(d) - names - set(LEGACY_WEIGHT_FIELDS)
-        if bad:
-            raise ValueError(f"unknown training config fields: {sorted(bad)}")
-        return cls(**{k: v for k, v in d.items() if k in names} | {"loss_weights": _loss_weights(d)})
+        return cls(**{k: v for k, v in d.items() if k in names} | {"loss_weights": _loss_weights(d, source)})
 
     @classmethod
     def from_json(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
-        """The recipe at ``path``, with the ``overrides`` that are not None."""
-        d = json.loads(Path(path).read_text())
+        """The recipe at ``path``, with the ``overrides`` that are not None (raises as :meth:`from_dict`,
+        and :class:`ConfigError` for a file that is not JSON or not a JSON object)."""
+        d, source = read_object(path, _WHAT)
         d.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.from_dict(d)
+        return cls.from_dict(d, source)
 
 
-def _loss_weights(d: dict[str, Any]) -> dict[str, float]:
+def _loss_weights(d: dict[str, Any], source: str | None) -> dict[str, float]:
     """A recipe's ``loss_weights`` with its legacy ``*_weight`` fields mapped in (a name given both ways
     must get one value)."""
     weights = {k: float(v) for k, v in d.get("loss_weights", {}).items()}
@@ -175,7 +183,7 @@ def _loss_weights(d: dict[str, Any]) -> dict[str, float]:
             continue
         for name in losses:
             if name in weights and weights[name] != float(d[old]):
-                raise ValueError(f"recipe gives loss {name!r} two weights: {old}={d[old]} and "
-                                 f"loss_weights[{name!r}]={weights[name]}")
+                raise config_error(_WHAT, source, f"loss {name!r} gets two weights: {old}={d[old]} and "
+                                   f"loss_weights[{name!r}]={weights[name]}")
             weights[name] = float(d[old])
     return weights

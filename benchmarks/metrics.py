@@ -292,7 +292,7 @@ def visqol(ref: np.ndarray, deg: np.ndarray, sample_rate: int, mode: VisqolMode)
 
 @lru_cache(maxsize=1)
 def _mel_fb() -> np.ndarray:
-    from .features import mel_filterbank
+    from reasoningcodec.features import mel_filterbank
 
     return mel_filterbank(1024, MEL_RATE, 80, 0.0, MEL_RATE / 2).numpy().astype(np.float64)
 
