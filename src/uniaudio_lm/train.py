@@ -9,7 +9,14 @@ Usage::
 Every ``ckpt_every`` steps and at the end, ``<out_dir>/last`` holds a resumable checkpoint (see
 :mod:`uniaudio_lm.checkpoint`); a new run with the same ``out_dir`` continues from it, bit-exactly,
 because the batch of each step depends only on ``(seed, rank, step)``. Losses go to
-``<out_dir>/losses.csv``; the final weights to ``<out_dir>/model`` (``UniAudioLM.from_pretrained``).
+``<out_dir>/losses.csv`` (with the process CPU seconds so far, for equal-compute comparisons); the final
+weights to ``<out_dir>/model`` (``UniAudioLM.from_pretrained``), and with ``snapshot_every`` the weights
+every that many steps to ``<out_dir>/snapshots/step_<N>`` (learning curves).
+
+``mixture`` replaces the stage's sampling weights per kind; ``episode_stream`` adds fresh few-shot
+classification episodes drawn from the first manifest's labelled clips at every step (see
+:mod:`uniaudio_lm.episode_stream`; its keys are that class's arguments, plus ``"replace": true`` to drop
+the manifests' fixed few-shot rows).
 
 Large configurations: ``fsdp: true`` shards every block with FSDP2 (``fully_shard``) instead of DDP and
 gathers full state dicts for checkpoints (documented path; the tests here run DDP on CPU).
@@ -23,6 +30,7 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -44,7 +52,7 @@ from .tokenizer import TextTokenizer
 #: How errors name a recipe.
 _WHAT = "uniaudio_lm training recipe"
 
-CSV_FIELDS = ("step", "loss", "text_loss", "audio_loss", "lr", "tokens", "n_text", "n_audio")
+CSV_FIELDS = ("step", "loss", "text_loss", "audio_loss", "lr", "tokens", "n_text", "n_audio", "cpu_s")
 
 
 @dataclass
@@ -73,6 +81,9 @@ class TrainConfig:
     device: str = "auto"
     autocast_bf16: bool = False
     fsdp: bool = False
+    mixture: dict[str, float] | None = None
+    episode_stream: dict[str, Any] | None = None
+    snapshot_every: int = 0
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str | None = None) -> "TrainConfig":
@@ -88,7 +99,8 @@ class TrainConfig:
 
     def stage_config(self) -> StageConfig:
         st = STAGES[self.stage]
-        upd = {k: v for k, v in (("lr", self.lr), ("warmup", self.warmup)) if v is not None}
+        upd = {k: v for k, v in (("lr", self.lr), ("warmup", self.warmup), ("mixture", self.mixture))
+               if v is not None}
         return dataclasses.replace(st, **upd) if upd else st
 
 
@@ -121,7 +133,26 @@ def build_sources(cfg: TrainConfig, tok: TextTokenizer, mcfg: UniAudioConfig) ->
     if cfg.synthetic:
         for kind in ("audio", "translation", "understanding", "generation", "fewshot"):
             sources.setdefault(kind, []).append(SyntheticAudio(mcfg.audio_vocab, kind, text=text))
+    if cfg.episode_stream is not None:
+        sources["fewshot"] = _with_episode_stream(cfg, sources.get("fewshot", []), mcfg)
     return sources
+
+
+def _with_episode_stream(cfg: TrainConfig, fewshot: list[ExampleSource], mcfg: UniAudioConfig
+                         ) -> list[ExampleSource]:
+    from .episode_stream import EpisodeStream
+
+    opts = dict(cfg.episode_stream or {})
+    replace = bool(opts.pop("replace", False))
+    manifest = opts.pop("manifest", cfg.manifests[0] if cfg.manifests else None)
+    if manifest is None:
+        raise ValueError("episode_stream needs a manifest (its 'manifest' key, or the recipe's first manifest)")
+    for k in ("clips", "ways"):
+        if k in opts:
+            opts[k] = tuple(opts[k])
+    stream = EpisodeStream(manifest, (mcfg.num_reasoning_codebooks, mcfg.num_recon_codebooks), **opts)
+    kept = [s for s in fewshot if not (replace and isinstance(s, Manifest))]
+    return kept + [stream]
 
 
 def _build_model(cfg: TrainConfig, tok: TextTokenizer) -> UniAudioLM:
@@ -197,7 +228,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> dict[str, Any]:
     if (last / "trainer.json").is_file():
         ck = load_checkpoint(last, device)
         _load_states(wrapped, opt, ck.model_state, ck.optim_state, cfg.fsdp)
-        state.update({k: ck.trainer_state[k] for k in ("step", "tokens", "stage") if k in ck.trainer_state})
+        state.update({k: ck.trainer_state[k] for k in ("step", "tokens", "stage", "cpu_s") if k in ck.trainer_state})
     batcher = BucketBatcher(stage, build_sources(cfg, tok, model.config), tok, model.vocab, cfg.max_tokens,
                             cfg.seed, rank)
     csv_path = out / "losses.csv"
@@ -206,6 +237,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> dict[str, Any]:
         _trim_csv(csv_path, state["step"])
     bar = tqdm(total=cfg.steps, initial=state["step"], disable=quiet or rank != 0, desc=f"stage {cfg.stage}")
     wrapped.train()
+    cpu0 = time.process_time()
     while state["step"] < cfg.steps:
         step = state["step"]
         batch, info = batcher.batch(step)
@@ -231,8 +263,12 @@ def train(cfg: TrainConfig, quiet: bool = False) -> dict[str, Any]:
             bar.update(1)
             if state["step"] % cfg.log_every == 0 or state["step"] == cfg.steps:
                 bar.set_postfix(loss=f"{stats[0]:.3f}", text=f"{stats[1]:.3f}", audio=f"{stats[2]:.3f}")
+            state["cpu_s"] = state.get("cpu_s", 0.0) + time.process_time() - cpu0
+            cpu0 = time.process_time()
             _append_csv(csv_path, [state["step"], *[f"{float(x):.5f}" for x in stats[:3]], f"{lr:.3e}",
-                                   int(stats[3]), int(stats[4]), int(stats[5])])
+                                   int(stats[3]), int(stats[4]), int(stats[5]), f"{state['cpu_s']:.1f}"])
+            if cfg.snapshot_every and state["step"] % cfg.snapshot_every == 0 and not cfg.fsdp:
+                model.save_pretrained(out / "snapshots" / f"step_{state['step']:06d}")
         if state["step"] % cfg.ckpt_every == 0 or state["step"] == cfg.steps:
             _save(wrapped, opt, model.config, cfg, state, last, rank)
     bar.close()
@@ -258,7 +294,7 @@ def _trim_csv(path: Path, step: int) -> None:
         path.write_text(",".join(CSV_FIELDS) + "\n", encoding="utf-8")
         return
     rows = path.read_text(encoding="utf-8").splitlines()
-    keep = [rows[0]] + [r for r in rows[1:] if r and int(r.split(",")[0]) <= step]
+    keep = [",".join(CSV_FIELDS)] + [r for r in rows[1:] if r and int(r.split(",")[0]) <= step]
     path.write_text("\n".join(keep) + "\n", encoding="utf-8")
 
 
