@@ -767,6 +767,32 @@ def _clip_features(path: str) -> np.ndarray:
     return E.clip_features(path)
 
 
+def token_histograms(b: Bench, path: str) -> dict[str, np.ndarray]:
+    """Bag-of-codes features of a clip as the language model reads it: per stream (the reasoning codebooks
+    and the reconstruction codebooks it reads), the normalised histogram of each codebook's codes,
+    concatenated over codebooks."""
+    if path not in _HIST:
+        codec = b.codec()
+        x = torch.from_numpy(E.load_audio(path).astype(np.float32))[None]
+        cfg = b.pipe.model.config if b.pipe is not None else None
+        kr = cfg.num_reasoning_codebooks if cfg is not None else 2
+        kq = cfg.num_recon_codebooks if cfg is not None else 4
+        with torch.no_grad():
+            c = codec.encode(x, sample_rate=SR, n_q=kq)
+        out = {}
+        for name, codes, size in (("reasoning", c.reasoning[0, :kr], codec.config.reasoning_codebook_size),
+                                  ("reconstruction", c.recon[0, :kq], codec.config.recon_codebook_size)):
+            h = np.zeros((codes.shape[0], size))
+            for k in range(codes.shape[0]):
+                h[k] = np.bincount(codes[k].numpy(), minlength=size)[:size] / max(1, codes.shape[1])
+            out[name] = h.reshape(-1)
+        _HIST[path] = out
+    return _HIST[path]
+
+
+_HIST: dict[str, dict[str, np.ndarray]] = {}
+
+
 def nearest_demo(query: np.ndarray, demos: Sequence[np.ndarray], classes: Sequence[str]) -> str:
     """The class whose mean demo is nearest the query (cosine of clip features standardised over the
     episode's clips): the acoustic baseline, no language model."""
@@ -801,6 +827,16 @@ def t_fewshot_classify(b: Bench) -> None:
     base = [g == ep.query[0] for g, (ep, _, _) in zip(guess, eps)]
     b.add("fewshot_classify", "accuracy", mean(base), n, "baseline",
           f"nearest demo by log-mel statistics (no language model); {wilson(base)}", "reference")
+    try:  # what the model's input streams carry: the same rule on bags of codec tokens
+        for stream in ("reasoning", "reconstruction"):
+            feats = [(token_histograms(b, str(b.path(q)))[stream],
+                      [token_histograms(b, str(b.path(p)))[stream] for p in demos]) for _, demos, q in eps]
+            tok = [nearest_demo(fq, fd, [c for c, _ in ep.demos]) == ep.query[0] for (fq, fd), (ep, _, _) in
+                   zip(feats, eps)]
+            b.add("fewshot_classify", "accuracy", mean(tok), n, "baseline",
+                  f"nearest demo by {stream}-token histograms (no language model); {wilson(tok)}", "reference")
+    except Skip:
+        pass
     A = api()
     rng = random.Random(f"fewshot-names|{b.seed}")
     hyps: dict[str, list[Any]] = {}
