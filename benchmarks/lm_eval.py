@@ -397,6 +397,17 @@ def pair_accuracy(pairs: Iterable[tuple[float, float]]) -> tuple[float, int]:
     return sum(a > b for a, b in ok) / len(ok), len(ok)
 
 
+def pair_margin(pairs: Iterable[tuple[float, float]], min_ratio: float) -> tuple[float, int]:
+    """``pairs`` of (measure where the request was "more", measure where it was "less") → (fraction whose
+    ratio first / second is at least ``min_ratio``, number of pairs). A pair with a NaN or a non-positive
+    measure (nothing measurable) counts as a failure."""
+    pairs = list(pairs)
+    if not pairs:
+        return float("nan"), 0
+    ok = sum(1 for a, b in pairs if not (math.isnan(a) or math.isnan(b)) and a > 0 and b > 0 and a / b >= min_ratio)
+    return ok / len(pairs), len(pairs)
+
+
 # ====================================================================== spectral features
 @lru_cache(maxsize=4)
 def _mel_fb(n_fft: int, sr: int, n_mels: int, fmax: float) -> np.ndarray:

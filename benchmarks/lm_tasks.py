@@ -110,6 +110,7 @@ class Bench:
     seed: int
     threads: int
     fewshot_episodes: int = 200
+    instruct_pairs: int = 50
     test: dict[str, list[dict]] = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)
     items: dict[str, list[dict]] = field(default_factory=dict)
@@ -349,7 +350,12 @@ def t_tts(b: Bench) -> None:
     hyps = [b.transcribe(y) for _, y in out]
     b.add("tts", "WER (Whisper tiny.en)", E.error_rate((r["text"], h) for (r, _), h in zip(out, hyps)).rate,
           len(out))
-    b.items["tts"] = [{"text": r["text"], "whisper": h, "seconds": len(y) / SR} for (r, y), h in zip(out, hyps)]
+    ref_s = [duration(b.path(r["audio"])) for r, _ in out]
+    within = [abs(len(y) / SR - d) <= DURATION_TOLERANCE * d for (_, y), d in zip(out, ref_s)]
+    b.add("tts", DURATION_METRIC, mean(within), len(out),
+          note=f"output length within ±{DURATION_TOLERANCE:.0%} of espeak-ng's clip of the same text")
+    b.items["tts"] = [{"text": r["text"], "whisper": h, "seconds": len(y) / SR, "espeak_seconds": d}
+                      for (r, y), h, d in zip(out, hyps, ref_s)]
 
 
 def _style_captions(r: dict, kind: str) -> tuple[str, str]:
@@ -375,8 +381,24 @@ def _style_captions(r: dict, kind: str) -> tuple[str, str]:
     return style_caption(random.Random(seed), a, "normal"), style_caption(random.Random(seed), c, "normal")
 
 
+DURATION_TOLERANCE = 0.35
+DURATION_METRIC = "duration within 35% of espeak-ng"
+RATE_RATIO = 1.25  # fast / slow speaking rate a pair must reach (issue 22)
+PITCH_SEMITONES = 2.0  # high − low median F0 a pair must reach
+RATE_METRIC = "rate pairs: fast/slow >= 1.25"
+PITCH_METRIC = "pitch pairs: high - low >= 2 semitones"
+
+
+def instruct_rows(b: Bench) -> list[dict]:
+    """``--instruct-pairs`` English held-out sentences with a voice: the instruct_tts test rows, then the
+    English tts test rows (the captions are written per pair, so any held-out sentence serves)."""
+    rows = [r for r in b.test.get("instruct_tts", []) if r.get("language", "en") == "en"]
+    more = [r for r in b.test.get("tts", []) if r.get("language", "en") == "en"]
+    return (rows + more)[: b.instruct_pairs]
+
+
 def t_instruct_tts(b: Bench) -> None:
-    rows = b.take("instruct_tts", None, lambda r: r.get("language", "en") == "en")
+    rows = instruct_rows(b)
     if not rows:
         raise Skip("no English instruct_tts test rows")
     from reasoningcodec.data.sources_espeak import synth
@@ -390,14 +412,13 @@ def t_instruct_tts(b: Bench) -> None:
                          E.speaking_rate(synth(r["text"], v, 125, 50)).rate))
         pitch_ref.append((E.median_f0(synth(r["text"], v, 170, 74)), E.median_f0(synth(r["text"], v, 170, 26))))
     if n_ref:
-        acc, n = E.pair_accuracy(rate_ref)
-        b.add("instruct_tts", "rate pairs in requested direction", acc, n, "baseline",
-              "espeak-ng at 240 vs 125 wpm (what the measure gives real speech); chance = 0.5", "reference")
-        acc, n = E.pair_accuracy(pitch_ref)
-        b.add("instruct_tts", "pitch pairs in requested direction", acc, n, "baseline",
-              "espeak-ng at pitch 74 vs 26; chance = 0.5", "reference")
+        acc, n = E.pair_margin(rate_ref, RATE_RATIO)
+        b.add("instruct_tts", RATE_METRIC, acc, n, "baseline",
+              "espeak-ng at 240 vs 125 wpm (what the measure gives real speech)", "reference")
+        acc, n = E.pair_margin(pitch_ref, 2 ** (PITCH_SEMITONES / 12))
+        b.add("instruct_tts", PITCH_METRIC, acc, n, "baseline", "espeak-ng at pitch 74 vs 26", "reference")
     else:
-        b.skip("instruct_tts", "rate pairs in requested direction", "espeak-ng not installed", "baseline")
+        b.skip("instruct_tts", RATE_METRIC, "espeak-ng not installed", "baseline")
     A = api()
     lim = lambda r: 2.0 * duration(b.path(r["audio"])) + 1.0  # noqa: E731  (slow speech is longer)
 
@@ -408,14 +429,25 @@ def t_instruct_tts(b: Bench) -> None:
 
     out = call_model(b, "instruct_tts", rows, lambda r: pair(r, "rate"))
     rates = [(E.speaking_rate(f).rate, E.speaking_rate(s).rate) for _, (f, s) in out]
-    acc, n = E.pair_accuracy(rates)
-    b.add("instruct_tts", "rate pairs in requested direction", acc, n,
-          note=f"{len(out) - n} pairs without measurable speech" if n < len(out) else "")
-    pout = call_model(b, "instruct_tts", rows[: max(1, len(rows) // 2)], lambda r: pair(r, "pitch"))
+    acc, n = E.pair_margin(rates, RATE_RATIO)
+    lost = len(rows) - len(out)  # failed calls count as failed pairs
+    acc = acc * n / (n + lost) if n + lost else float("nan")
+    unmeasured = sum(math.isnan(a) or math.isnan(c) for a, c in rates)
+    b.add("instruct_tts", RATE_METRIC, acc, n + lost,
+          note=f"{unmeasured + lost} pairs without measurable speech count as failures")
+    direction, nd = E.pair_accuracy(rates)
+    b.add("instruct_tts", "rate pairs in requested direction (any margin)", direction, nd, note="measurable pairs only")
+    pout = call_model(b, "instruct_tts", rows, lambda r: pair(r, "pitch"))
     f0s = [(E.median_f0(h), E.median_f0(lo)) for _, (h, lo) in pout]
-    acc, n = E.pair_accuracy(f0s)
-    b.add("instruct_tts", "pitch pairs in requested direction", acc, n,
-          note=f"{len(pout) - n} pairs without voiced speech" if n < len(pout) else "")
+    acc, n = E.pair_margin(f0s, 2 ** (PITCH_SEMITONES / 12))
+    lost = len(rows) - len(pout)
+    acc = acc * n / (n + lost) if n + lost else float("nan")
+    unmeasured = sum(math.isnan(a) or math.isnan(c) for a, c in f0s)
+    b.add("instruct_tts", PITCH_METRIC, acc, n + lost,
+          note=f"{unmeasured + lost} pairs without voiced speech count as failures")
+    direction, nd = E.pair_accuracy(f0s)
+    b.add("instruct_tts", "pitch pairs in requested direction (any margin)", direction, nd,
+          note="measurable pairs only")
     b.items["instruct_tts"] = (
         [{"text": r["text"], "rate_fast": a, "rate_slow": c} for (r, _), (a, c) in zip(out, rates)]
         + [{"text": r["text"], "f0_high": a, "f0_low": c} for (r, _), (a, c) in zip(pout, f0s)])
@@ -972,7 +1004,7 @@ TASK_FNS: dict[str, Callable[[Bench], None]] = {
     "music_caption": t_music_caption, "song": t_song, "lyric_recognition": t_lyric_recognition,
     "fewshot_denoise": t_fewshot_denoise, "fewshot_vc": t_fewshot_vc, "fewshot_classify": t_fewshot_classify,
 }
-MAIN_METRIC = {"tts": "WER (Whisper tiny.en)", "instruct_tts": "rate pairs in requested direction",
+MAIN_METRIC = {"tts": "WER (Whisper tiny.en)", "instruct_tts": RATE_METRIC,
                "voice_tts": "speaker cosine to the voice prompt", "asr": "CER (en)", "dysarthric_asr": "CER (en)",
                "yue_asr": "CER (yue)", "spoken_qa": "exact match", "audio_qa": "exact match",
                "spoken_qa_speech": "answer in Whisper transcript",
@@ -1058,6 +1090,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1, help="torch and Whisper threads (default 1)")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "lm_tasks.json")
     p.add_argument("--fewshot-episodes", type=int, default=200, help="few-shot episodes (default 200)")
+    p.add_argument("--instruct-pairs", type=int, default=50, help="InstructTTS rate and pitch pairs (default 50)")
     p.add_argument("--random-tiny", action="store_true",
                    help="TESTS ONLY: a randomly initialised tiny model (write --out somewhere else, e.g. /tmp)")
     p.add_argument("--status-out", type=Path, default=None,
@@ -1139,7 +1172,7 @@ def main(argv: list[str] | None = None) -> int:
     if pipe is None:
         print(reason, file=sys.stderr)
     b = Bench(a.data, pipe, reason, a.per_task, a.tts_en_rows, a.asr_en_rows, a.seed, a.threads,
-              a.fewshot_episodes, test=read_rows(a.data / "test"))
+              a.fewshot_episodes, a.instruct_pairs, test=read_rows(a.data / "test"))
     for t in tasks:
         t0 = time.perf_counter()
         n0 = len(b.rows)

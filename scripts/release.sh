@@ -94,7 +94,7 @@ ship)
     (
         "$PY" -m uniaudio_lm.train "$LM_RECIPE" --init-from src/uniaudio_lm/pretrained/default \
             --steps "$LM_STEPS" --out-dir "$lm_out" &&
-        "$PY" -m uniaudio_lm install "$lm_out/model" --recon-codebooks 4 -f &&
+        "$PY" -m uniaudio_lm install "$lm_out/model" --recon-codebooks 4 --duration-from data/lm/tokens/train.jsonl -f &&
         "$PY" benchmarks/lm_tasks.py --threads 1
     ) > "$REL/lm.log" 2>&1 &
     lm=$!

@@ -297,3 +297,12 @@ def test_lm_tasks_benchmark_smoke(tmp_path, monkeypatch):
     assert len(tts) == 1 and tts[0]["value"] is None and tts[0]["note"].startswith("Whisper not available")
     md = out.with_suffix(".md").read_text()
     assert "| fewshot_classify | accuracy | **model** |" in md
+
+
+def test_pair_margin_counts_unmeasurable_pairs_as_failures():
+    nan = float("nan")
+    pairs = [(5.0, 3.0), (5.0, 4.5), (nan, 3.0), (2.0, 0.0), (3.0, 5.0)]
+    assert E.pair_margin(pairs, 1.25) == (pytest.approx(1 / 5), 5)  # only 5/3 clears 1.25; NaN and 0 fail
+    assert E.pair_margin(pairs[:2], 1.05) == (1.0, 2)
+    acc, n = E.pair_margin([], 1.25)
+    assert n == 0 and math.isnan(acc)

@@ -71,10 +71,29 @@ def _seconds(pipe: Pipeline, codes: Audio, max_seconds: float | None, scale: flo
 
 
 def _audio(name: str, pipe: Pipeline, fields: dict[str, Any], max_seconds: float, temperature: float,
-           top_k: int | None, cfg_scale: float | None, seed: int) -> np.ndarray:
+           top_k: int | None, cfg_scale: float | None, seed: int,
+           window: tuple[float, float] | None = None) -> np.ndarray:
     segs = registry.get(name).prompt(**fields).segments
-    item = generate_item(pipe, segs, audio_config(pipe, max_seconds, temperature, top_k, cfg_scale, seed))
+    item = generate_item(pipe, segs, audio_config(pipe, max_seconds, temperature, top_k, cfg_scale, seed,
+                                                  window=window))
     return pipe.decode(item)
+
+
+def _speech_window(pipe: Pipeline, text: str, language: str, caption: str | None,
+                   duration: float | None) -> tuple[float, float] | None:
+    """Seconds the speech may last: around ``duration`` if given, else around the pipeline's duration
+    model's prediction for the text (and the pace the caption asks for); ``None`` leaves the length to
+    the model (no duration model, or a language it has no line for)."""
+    m = pipe.duration_model
+    if duration is not None:
+        if not duration > 0 or not np.isfinite(duration):
+            raise ValueError(f"duration must be a positive number of seconds, got {duration}")
+        tol = m.tolerance if m is not None else 0.15
+        return duration * (1 - tol), duration * (1 + tol)
+    if m is None:
+        return None
+    sec = m.seconds(text, language, caption)
+    return None if sec is None else m.window(sec)
 
 
 def _text(name: str, pipe: Pipeline, fields: dict[str, Any], max_new_tokens: int, seed: int) -> str:
@@ -89,28 +108,35 @@ def _voice(pipe: Pipeline, voice: AudioInput, seconds: float) -> Any:
 # ---------------------------------------------------------------- speech generation
 def tts(text: str, *, language: str = "en", pipeline: Pipeline | None = None, seed: int = 0,
         max_seconds: float = 20.0, temperature: float = 0.9, top_k: int | None = 50,
-        cfg_scale: float | None = None) -> np.ndarray:
-    """Text → speech. ``language``: ``"en"``, ``"zh"`` (Mandarin) or ``"yue"`` (Cantonese)."""
+        cfg_scale: float | None = None, duration: float | None = None) -> np.ndarray:
+    """Text → speech. ``language``: ``"en"``, ``"zh"`` (Mandarin) or ``"yue"`` (Cantonese).
+
+    The speech lasts ``duration`` seconds (± the duration model's tolerance, 15% by default), or, without
+    it, what the pipeline's duration model predicts from the text (:mod:`uniaudio_lm.duration`)."""
     p = _pipe(pipeline, "tts")
-    return _audio("tts", p, {"text": text, "language": language}, max_seconds, temperature, top_k, cfg_scale, seed)
+    return _audio("tts", p, {"text": text, "language": language}, max_seconds, temperature, top_k, cfg_scale, seed,
+                  _speech_window(p, text, language, None, duration))
 
 
 def instruct_tts(text: str, style: str, *, pipeline: Pipeline | None = None, seed: int = 0,
                  max_seconds: float = 20.0, temperature: float = 0.9, top_k: int | None = 50,
-                 cfg_scale: float | None = None) -> np.ndarray:
-    """Style caption (voice, emotion, pace...) + text → speech in that style."""
+                 cfg_scale: float | None = None, duration: float | None = None) -> np.ndarray:
+    """Style caption (voice, emotion, pace...) + text → speech in that style (length as :func:`tts`,
+    scaled by the pace the caption asks for)."""
     p = _pipe(pipeline, "instruct_tts")
     return _audio("instruct_tts", p, {"caption": style, "text": text}, max_seconds, temperature, top_k, cfg_scale,
-                  seed)
+                  seed, _speech_window(p, text, "en", style, duration))
 
 
 def voice_tts(text: str, voice: AudioInput, style: str, *, voice_seconds: float = 3.0,
               pipeline: Pipeline | None = None, seed: int = 0, max_seconds: float = 20.0, temperature: float = 0.9,
-              top_k: int | None = 50, cfg_scale: float | None = None) -> np.ndarray:
-    """A voice prompt (its first ``voice_seconds``, ≈3 s) + style caption + text → speech in that voice."""
+              top_k: int | None = 50, cfg_scale: float | None = None, duration: float | None = None) -> np.ndarray:
+    """A voice prompt (its first ``voice_seconds``, ≈3 s) + style caption + text → speech in that voice
+    (length as :func:`instruct_tts`)."""
     p = _pipe(pipeline, "voice_tts")
     fields = {"voice": _voice(p, voice, voice_seconds), "caption": style, "text": text}
-    return _audio("voice_tts", p, fields, max_seconds, temperature, top_k, cfg_scale, seed)
+    return _audio("voice_tts", p, fields, max_seconds, temperature, top_k, cfg_scale, seed,
+                  _speech_window(p, text, "en", style, duration))
 
 
 def spoken_qa_speech(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0,

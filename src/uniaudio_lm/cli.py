@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--dest", default=None, help="pipeline folder to write (default: the package's)")
     ins.add_argument("--codec-model-id", default=None, help="codec the model was trained on (default: installed)")
     ins.add_argument("--recon-codebooks", type=int, default=None)
+    ins.add_argument("--duration-from", default=None, metavar="TOKENS_JSONL",
+                     help="fit the speech-duration model on this tokenised training manifest "
+                          "(default: keep the replaced folder's)")
     ins.add_argument("-f", "--force", action="store_true", help="replace installed weights")
     ins.set_defaults(func=cmd_install)
 
@@ -159,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--top-k", type=int, default=None, help="top-k sampling (default 50; 0: off)")
             if fn not in ("continue_audio", "reason_to_recon"):
                 p.add_argument("--cfg-scale", type=float, default=None, help="classifier-free guidance scale")
+            if fn in ("tts", "instruct_tts", "voice_tts"):
+                p.add_argument("--duration", type=float, default=None,
+                               help="seconds of speech (default: predicted from the text)")
         elif fn != "fewshot_classify" and out == _TEXT_OUT:
             p.add_argument("--max-new-tokens", type=int, default=None, help="longest answer in tokens")
         elif out == "codes":
@@ -197,7 +203,7 @@ def cmd_install(a: argparse.Namespace) -> None:
     dest = Path(a.dest) if a.dest else DEFAULT_DIR
     if (dest / "model.safetensors").exists() and not a.force:
         raise CliError(f"{dest} already holds weights; use -f to replace them")
-    d = install(a.model_dir, dest, a.codec_model_id, a.recon_codebooks)
+    d = install(a.model_dir, dest, a.codec_model_id, a.recon_codebooks, a.duration_from)
     print(f"installed {a.model_dir} → {d}", file=sys.stderr)
 
 
@@ -293,7 +299,7 @@ def cmd_task(a: argparse.Namespace) -> None:
         args = [[tuple(p) for p in a.example], *args]
     kwargs: dict[str, Any] = {}
     for key in ("language", "style", "voice", "voice_seconds", "sound", "labels", "max_seconds", "temperature",
-                "max_new_tokens", "cfg_scale"):
+                "max_new_tokens", "cfg_scale", "duration"):
         v = getattr(a, key, None)
         if v is not None:
             kwargs[key] = v

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
@@ -35,6 +35,9 @@ from .model import IGNORE, UniAudioLM
 from .status import StatusTable, TaskStatus, read as read_status
 from .sentence import AudioItem, Segment, SentenceTensors, TextField, build, collate
 from .tokenizer import TextTokenizer, default_tokenizer
+
+if TYPE_CHECKING:
+    from .duration import DurationModel
 
 DEFAULT_DIR = Path(__file__).parent / "pretrained" / "default"
 PIPELINE_NAME = "pipeline.json"
@@ -145,6 +148,16 @@ class Pipeline:
             return np.zeros(0, dtype=np.float32)
         return decode_audio(self.codec, [item])[0, 0].numpy().astype(np.float32)
 
+    @property
+    def duration_model(self) -> "DurationModel | None":
+        """The fitted speech-duration model of ``pipeline.json`` (``"duration"``), or ``None``."""
+        if not hasattr(self, "_duration"):
+            from .duration import DurationModel
+
+            d = read_meta(self.directory).get("duration") if self.directory is not None else None
+            self._duration = DurationModel.from_dict(d) if d else None
+        return self._duration
+
     def frames_for(self, seconds: float) -> int:
         """Reconstruction frames covering ``seconds``."""
         if not seconds > 0 or not math.isfinite(seconds):
@@ -169,9 +182,12 @@ class Pipeline:
                 shutil.rmtree(tmp)
 
 
-def _write_meta(d: Path, codec_model_id: str, tokenizer: str, recon_codebooks: int) -> None:
-    meta = {"format": FORMAT, "codec_model_id": codec_model_id, "tokenizer": tokenizer,
-            "recon_codebooks": recon_codebooks}
+def _write_meta(d: Path, codec_model_id: str, tokenizer: str, recon_codebooks: int,
+                duration: dict[str, Any] | None = None) -> None:
+    meta: dict[str, Any] = {"format": FORMAT, "codec_model_id": codec_model_id, "tokenizer": tokenizer,
+                            "recon_codebooks": recon_codebooks}
+    if duration is not None:
+        meta["duration"] = duration
     (d / PIPELINE_NAME).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
 
 
@@ -259,12 +275,17 @@ def load(path: str | os.PathLike | None = None, device: str | torch.device = "cp
 
 
 def install(model_dir: str | os.PathLike, dest: str | os.PathLike | None = None,
-            codec_model_id: str | None = None, recon_codebooks: int | None = None) -> Path:
+            codec_model_id: str | None = None, recon_codebooks: int | None = None,
+            duration_from: str | os.PathLike | None = None) -> Path:
     """Make a pipeline folder from ``UniAudioLM.save_pretrained`` output (e.g. ``<train out_dir>/model``).
 
     ``codec_model_id`` defaults to the installed default codec's; the model's vocabulary is checked
-    against that codec's configuration when it is installed. Returns the folder (default: the package's).
+    against that codec's configuration when it is installed. ``duration_from`` (a tokenised training
+    manifest) fits the speech-duration model (:mod:`uniaudio_lm.duration`) stored in ``pipeline.json``;
+    without it, the one of the folder being replaced is kept. Returns the folder (default: the package's).
     """
+    from .duration import fit, manifest_samples
+
     from reasoningcodec import CodecConfig
     from reasoningcodec.hub import DEFAULT_DIR as CODEC_DIR
 
@@ -300,7 +321,12 @@ def install(model_dir: str | os.PathLike, dest: str | os.PathLike | None = None,
         if (src / "tokenizer.json").is_file():
             shutil.copyfile(src / "tokenizer.json", tmp / "tokenizer.json")
             tok = "tokenizer.json"
-        _write_meta(tmp, codec_model_id, tok, int(recon_codebooks or config.num_recon_codebooks))
+        if duration_from is not None:
+            duration = fit(manifest_samples(duration_from)).to_dict()
+        else:
+            old_meta = d / PIPELINE_NAME
+            duration = json.loads(old_meta.read_text(encoding="utf-8")).get("duration") if old_meta.is_file() else None
+        _write_meta(tmp, codec_model_id, tok, int(recon_codebooks or config.num_recon_codebooks), duration)
         _replace_dir(tmp, d)
     finally:
         if tmp.exists():
@@ -340,15 +366,23 @@ def generate_text(pipe: Pipeline, segments: Sequence[Segment], tag: str | None, 
 
 
 def audio_config(pipe: Pipeline, max_seconds: float, temperature: float, top_k: int | None,
-                 cfg_scale: float | None, seed: int, reasoning_only: bool = False) -> GenerationConfig:
+                 cfg_scale: float | None, seed: int, reasoning_only: bool = False,
+                 window: tuple[float, float] | None = None) -> GenerationConfig:
     """Generation settings for one audio item of at most ``max_seconds`` (with ``reasoning_only``: its
-    reasoning segment alone)."""
+    reasoning segment alone); ``window = (shortest, longest)`` seconds conditions its length (both
+    segments end inside it, and never after ``max_seconds``)."""
     cap = pipe.frames_for(max_seconds)
     if reasoning_only:
         cap = max(1, math.ceil(max_seconds * pipe.codec.reasoning_frame_rate))
+    frames = None
+    if window is not None:
+        lo, hi = min(window[0], max_seconds), min(window[1], max_seconds)
+        rr, qr = pipe.codec.reasoning_frame_rate, pipe.codec.recon_frame_rate
+        frames = ((max(1, math.floor(lo * rr)), max(1, math.ceil(hi * rr))),
+                  (max(1, math.floor(lo * qr)), min(cap, max(1, math.ceil(hi * qr)))))
     return GenerationConfig(max_new_positions=2 * cap + 4, audio=SamplingConfig(temperature, top_k),
                             cfg_scale=cfg_scale, mode="audio", max_segment_frames=cap, seed=seed,
-                            reasoning_only=reasoning_only)
+                            reasoning_only=reasoning_only, segment_frames=frames)
 
 
 def generate_item(pipe: Pipeline, segments: Sequence[Segment], cfg: GenerationConfig) -> AudioItem | None:
