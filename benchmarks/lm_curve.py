@@ -96,7 +96,8 @@ def item_scores(b: Any, task: str) -> list[float]:
         hyps = b.items.get("fewshot_classify_model", {}).get("nonsense", [])
         return [float(h["hyp"] == h["names"][e["answer"]]) for e, h in zip(eps, hyps)]
     if task == "asr":
-        return [E.error_rate([(x["ref"], x["hyp"])], "char").rate for x in b.items.get("asr", []) if "ref" in x]
+        return [E.error_rate([(x["ref"], x["hyp"])], "char").rate for x in b.items.get("asr", [])
+                if "ref" in x and x.get("set", "en") == "en"]
     return []
 
 
@@ -112,7 +113,8 @@ def score(folder: Path, codec: Any, a: argparse.Namespace, tasks: list[str]) -> 
         if r["kind"] == "model" and r["metric"] in CURVE_METRICS.get(r["task"], ()):
             out["metrics"][f"{r['task']}|{r['metric']}"] = r["value"]
         elif r["kind"] == "baseline" and r.get("role") == "reference":
-            out.setdefault("baselines", {})[f"{r['task']}|{r['metric']}"] = r["value"]
+            what = r["note"].split(";")[0]
+            out.setdefault("baselines", {})[f"{r['task']}|{r['metric']}|{what}"] = r["value"]
     return out
 
 
@@ -155,9 +157,9 @@ def plot(res: dict[str, Any], path: Path) -> None:
         for name, pts in sorted(res["runs"].items()):
             pts = sorted((p for p in pts if p["metrics"].get(k) is not None), key=lambda p: p["cpu_s"])
             ax.plot([p["cpu_s"] / 3600 for p in pts], [p["metrics"][k] for p in pts], marker="o", label=name)
-        base = res.get("baselines", {}).get(k)
-        if base is not None:
-            ax.axhline(base, ls=":", c="grey", label="nearest demo (no LM)")
+        for (bk, base), ls in zip(sorted((bk, v) for bk, v in res.get("baselines", {}).items()
+                                        if bk.startswith(k + "|") and v is not None), (":", "-.", "--")):
+            ax.axhline(base, ls=ls, c="grey", lw=0.9, label=bk.split("|")[2].replace("nearest demo by ", "nearest demo, "))
         if k.startswith("fewshot"):
             ax.axhline(0.5, ls="--", c="k", lw=0.8, label="chance")
         ax.set_xlabel("training CPU-hours (one thread)")

@@ -7,12 +7,15 @@ output is scored with :mod:`benchmarks.lm_eval`:
 ===================  ==========================================================================
 task                 metric(s)
 ===================  ==========================================================================
-tts                  WER of Whisper tiny.en's transcript (English rows)
+tts                  WER of Whisper tiny.en's transcript; output duration within 35% of espeak-ng's
+                     (everyday English sentences, not from the training grammar: recipe everyday_en)
 instruct_tts         fast-vs-slow pairs (same text, same voice wording) whose measured speaking rate
-                     differs in the requested direction; high-vs-low pitch pairs by median F0
+                     differs by 1.25x in the requested direction; high-vs-low pitch pairs by 2
+                     semitones of median F0 (pairs that cannot be measured fail; everyday sentences)
 voice_tts            speaker similarity to the voice prompt (LDA on MFCC statistics, fitted on train
                      speakers)
-asr, dysarthric_asr  CER and WER (English), CER (Mandarin); yue_asr: CER
+asr, dysarthric_asr  CER and WER (English: everyday sentences, and held-out grammar sentences apart),
+                     CER (Mandarin); yue_asr: CER
 spoken_qa, audio_qa  exact match and lenient match (the reference answer in the output)
 spoken_qa_speech     lenient match on Whisper's transcript of the spoken answer
 speech_edit          WER (Whisper) against the edited sentence; edit applied (word swapped/removed/added)
@@ -329,8 +332,15 @@ def fit_classifier(b: Bench, name: str, train: list[tuple[Path, str]], min_per_c
 
 
 # ====================================================================== tasks
+def everyday_rows(b: Bench, task: str) -> list[dict]:
+    """The ``everyday_en`` test rows of ``task`` (everyday English sentences, not from the training
+    grammar); empty for a data build without that recipe."""
+    return [r for r in b.test.get(task, []) if r.get("everyday")]
+
+
 def t_tts(b: Bench) -> None:
-    rows = b.take("tts", b.tts_en_rows, lambda r: r.get("language", "en") == "en")
+    rows = everyday_rows(b, "tts")[: b.tts_en_rows] or b.take(
+        "tts", b.tts_en_rows, lambda r: r.get("language", "en") == "en")
     if not rows:
         raise Skip("no English tts test rows")
     w = b.whisper()
@@ -390,11 +400,12 @@ PITCH_METRIC = "pitch pairs: high - low >= 2 semitones"
 
 
 def instruct_rows(b: Bench) -> list[dict]:
-    """``--instruct-pairs`` English held-out sentences with a voice: the instruct_tts test rows, then the
-    English tts test rows (the captions are written per pair, so any held-out sentence serves)."""
+    """``--instruct-pairs`` English held-out sentences with a voice: the everyday sentences, else the
+    instruct_tts test rows, then the English tts test rows (the captions are written per pair, so any
+    held-out sentence serves)."""
     rows = [r for r in b.test.get("instruct_tts", []) if r.get("language", "en") == "en"]
     more = [r for r in b.test.get("tts", []) if r.get("language", "en") == "en"]
-    return (rows + more)[: b.instruct_pairs]
+    return (everyday_rows(b, "tts") or rows + more)[: b.instruct_pairs]
 
 
 def t_instruct_tts(b: Bench) -> None:
@@ -484,24 +495,38 @@ def _asr_like(b: Bench, task: str, fn_name: str) -> None:
     langs = sorted({r.get("language", "en") for r in rows_all}, key=lambda x: (x != "en", x))
     A = api()
     fn = getattr(A, fn_name)
+    sets = []  # (metric suffix, rows, note)
     for lang in langs:
-        n = b.asr_en_rows if (task == "asr" and lang == "en") else b.per_task
-        rows = b.take(task, n, lambda r, lang=lang: r.get("language", "en") == lang)
+        if task == "asr" and lang == "en":
+            every = everyday_rows(b, "asr")
+            grammar = b.take(task, b.asr_en_rows, lambda r: r.get("language", "en") == "en" and not r.get("everyday"))
+            if every:
+                sets += [("en", every, f"everyday sentences ({len(every)}), not from the training grammar"),
+                         ("en, grammar sentences", grammar, "held-out sentences of the training grammar")]
+            else:
+                sets.append(("en", grammar, "held-out sentences of the training grammar (no everyday_en rows built)"))
+        else:
+            sets.append((lang, b.take(task, b.per_task, lambda r, lang=lang: r.get("language", "en") == lang), ""))
+    for suffix, rows, note in sets:
+        if not rows:
+            continue
+        lang = suffix.split(",")[0]
         refs = [r["text"] for r in rows]
         unit_metrics = [("CER", "char")] + ([("WER", "word")] if lang == "en" else [])
         for m, unit in unit_metrics:
-            b.add(task, f"{m} ({lang})", E.error_rate(((t, "") for t in refs), unit).rate, len(rows), "baseline",
+            b.add(task, f"{m} ({suffix})", E.error_rate(((t, "") for t in refs), unit).rate, len(rows), "baseline",
                   "empty output")
         try:
             out = call_model(b, task, rows, lambda r: fn(str(b.path(r["audio"])),
                                                           **kw(b, max_new_tokens=TEXT_TOKENS[task])))
         except Skip as e:
             for m, _ in unit_metrics:
-                b.skip(task, f"{m} ({lang})", str(e))
+                b.skip(task, f"{m} ({suffix})", str(e))
             continue
         for m, unit in unit_metrics:
-            b.add(task, f"{m} ({lang})", E.error_rate(((r["text"], h) for r, h in out), unit).rate, len(out))
-        b.items.setdefault(task, []).extend({"ref": r["text"], "hyp": h} for r, h in out)
+            b.add(task, f"{m} ({suffix})", E.error_rate(((r["text"], h) for r, h in out), unit).rate, len(out),
+                  note=note)
+        b.items.setdefault(task, []).extend({"ref": r["text"], "hyp": h, "set": suffix} for r, h in out)
 
 
 def t_asr(b: Bench) -> None:
@@ -799,30 +824,28 @@ def _clip_features(path: str) -> np.ndarray:
     return E.clip_features(path)
 
 
-def token_histograms(b: Bench, path: str) -> dict[str, np.ndarray]:
-    """Bag-of-codes features of a clip as the language model reads it: per stream (the reasoning codebooks
-    and the reconstruction codebooks it reads), the normalised histogram of each codebook's codes,
-    concatenated over codebooks."""
-    if path not in _HIST:
+def token_features(b: Bench, path: str) -> dict[str, np.ndarray]:
+    """What a clip's tokens carry, as the language model reads them: per stream (the first reasoning and
+    reconstruction codebooks the model reads), the codes turned back into the codec's quantised vectors
+    (sum of the codebook entries), then their mean and standard deviation over time."""
+    if path not in _TOKFEAT:
         codec = b.codec()
         x = torch.from_numpy(E.load_audio(path).astype(np.float32))[None]
         cfg = b.pipe.model.config if b.pipe is not None else None
         kr = cfg.num_reasoning_codebooks if cfg is not None else 2
         kq = cfg.num_recon_codebooks if cfg is not None else 4
+        out = {}
         with torch.no_grad():
             c = codec.encode(x, sample_rate=SR, n_q=kq)
-        out = {}
-        for name, codes, size in (("reasoning", c.reasoning[0, :kr], codec.config.reasoning_codebook_size),
-                                  ("reconstruction", c.recon[0, :kq], codec.config.recon_codebook_size)):
-            h = np.zeros((codes.shape[0], size))
-            for k in range(codes.shape[0]):
-                h[k] = np.bincount(codes[k].numpy(), minlength=size)[:size] / max(1, codes.shape[1])
-            out[name] = h.reshape(-1)
-        _HIST[path] = out
-    return _HIST[path]
+            for name, vq, codes in (("reasoning", codec.reasoning_vq, c.reasoning[:, :kr]),
+                                    ("reconstruction", codec.recon_vq, c.recon[:, :kq])):
+                z = vq.decode(codes.to(next(vq.parameters()).device))[0].double().cpu().numpy()  # [T, D]
+                out[name] = np.concatenate([z.mean(axis=0), z.std(axis=0)])
+        _TOKFEAT[path] = out
+    return _TOKFEAT[path]
 
 
-_HIST: dict[str, dict[str, np.ndarray]] = {}
+_TOKFEAT: dict[str, dict[str, np.ndarray]] = {}
 
 
 def nearest_demo(query: np.ndarray, demos: Sequence[np.ndarray], classes: Sequence[str]) -> str:
@@ -859,14 +882,15 @@ def t_fewshot_classify(b: Bench) -> None:
     base = [g == ep.query[0] for g, (ep, _, _) in zip(guess, eps)]
     b.add("fewshot_classify", "accuracy", mean(base), n, "baseline",
           f"nearest demo by log-mel statistics (no language model); {wilson(base)}", "reference")
-    try:  # what the model's input streams carry: the same rule on bags of codec tokens
+    try:  # what the model's input streams carry: the same rule on the clips' tokens
         for stream in ("reasoning", "reconstruction"):
-            feats = [(token_histograms(b, str(b.path(q)))[stream],
-                      [token_histograms(b, str(b.path(p)))[stream] for p in demos]) for _, demos, q in eps]
+            feats = [(token_features(b, str(b.path(q)))[stream],
+                      [token_features(b, str(b.path(p)))[stream] for p in demos]) for _, demos, q in eps]
             tok = [nearest_demo(fq, fd, [c for c, _ in ep.demos]) == ep.query[0] for (fq, fd), (ep, _, _) in
                    zip(feats, eps)]
             b.add("fewshot_classify", "accuracy", mean(tok), n, "baseline",
-                  f"nearest demo by {stream}-token histograms (no language model); {wilson(tok)}", "reference")
+                  f"nearest demo by {stream} tokens (their codebook vectors' mean and spread; no language "
+                  f"model); {wilson(tok)}", "reference")
     except Skip:
         pass
     A = api()
@@ -1083,8 +1107,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", help="pipeline folder for uniaudio_lm.load (default: the installed pipeline)")
     p.add_argument("--data", type=Path, default=ROOT / "data" / "lm", help="recipe output folder (default data/lm)")
     p.add_argument("--per-task", type=int, default=20, help="test rows per task (default 20)")
-    p.add_argument("--tts-en-rows", type=int, default=50, help="English tts rows (target task; default 50)")
-    p.add_argument("--asr-en-rows", type=int, default=100, help="English asr rows (target task; default 100)")
+    p.add_argument("--tts-en-rows", type=int, default=100, help="English tts rows (target task; default 100)")
+    p.add_argument("--asr-en-rows", type=int, default=100,
+                   help="English asr rows of grammar sentences (default 100; every everyday sentence is used)")
     p.add_argument("--tasks", default="", help="comma list of tasks (default: every registry task)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch and Whisper threads (default 1)")

@@ -267,3 +267,34 @@ def test_check_finds_leaks(tmp_path, built):
     problems = check(bad)
     assert any("both splits" in p and test_row["text"] in p for p in problems)
     assert any("held-out sound class" in p and held in p for p in problems)
+
+
+def test_everyday_sentences_are_outside_every_training_text():
+    """The everyday English test sentences are in no shipped sentence list, the text corpus the model
+    trains on, or the sentence grammar's output."""
+    import re
+
+    from uniaudio_lm.recipes.speech import GENERATED_EN, everyday_sentences, generated_sentences, load_all_en
+    from uniaudio_lm.tokenizer import default_corpus_path
+
+    def norm(s: str) -> str:
+        return re.sub(r"[^a-z ]", "", s.lower()).strip()
+
+    every = everyday_sentences()
+    assert len(every) >= 100 and len({norm(s) for s in every}) == len(every)
+    seen = {norm(s) for s in load_all_en()}
+    seen |= {norm(s) for s in default_corpus_path().read_text(encoding="utf-8").splitlines()}
+    seen |= {norm(s) for s in generated_sentences(GENERATED_EN, seed=0, exclude=set(load_all_en()))}
+    assert not [s for s in every if norm(s) in seen]
+
+
+def test_everyday_recipe_writes_test_rows_only(tmp_path):
+    from uniaudio_lm.recipes import build
+    from uniaudio_lm.recipes.speech import everyday_sentences
+
+    info = build(tmp_path, ["everyday_en"], scale=1.0, seed=0, log=lambda s: None)
+    assert "everyday_en" in info["recipes"]
+    test = rows(tmp_path, "test", "everyday_en")
+    assert not rows(tmp_path, "train", "everyday_en")
+    assert [r["text"] for r in test if r["task"] == "asr"] == everyday_sentences()
+    assert {r["task"] for r in test} == {"asr", "tts"} and all(r["everyday"] for r in test)

@@ -32,6 +32,7 @@ def _recipes() -> Dict[str, Recipe]:
         Recipe("espeak_yue", ("yue_asr",), speech.espeak_yue, "espeak-ng Cantonese ASR"),
         Recipe("espeak_instruct", ("instruct_tts",), speech.espeak_instruct, "style-captioned TTS"),
         Recipe("espeak_voice", ("voice_tts",), speech.espeak_voice, "voice-prompted TTS"),
+        Recipe("everyday_en", ("asr", "tts"), speech.everyday_en, "everyday English test sentences (test only)"),
         Recipe("espeak_dysarthric", ("dysarthric_asr",), speech.espeak_dysarthric, "distorted speech ASR (test)"),
         Recipe("espeak_qa", ("spoken_qa", "spoken_qa_speech"), speech.espeak_qa, "templated spoken QA"),
         Recipe("espeak_edit", ("speech_edit",), speech.espeak_edit, "word-level speech editing"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import random
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -72,6 +74,31 @@ def _plain_speech(ctx: Context, task_of: Dict[str, str], sizes: Dict[str, Dict[s
                 rows.append(_row(ctx, task_of[lang], path, text=text, language=lang, speaker=voice.name,
                                  style=voice.style()))
     return out
+
+
+EVERYDAY_EN = Path(__file__).resolve().parent.parent / "data" / "everyday_en_test.txt"
+
+
+def everyday_sentences() -> List[str]:
+    """The everyday English test sentences (written for the benchmark; not in the shipped sentence lists,
+    the text corpus or the grammar)."""
+    return [ln.strip() for ln in EVERYDAY_EN.read_text(encoding="utf-8").splitlines()
+            if ln.strip() and not ln.startswith("#")]
+
+
+def everyday_en(ctx: Context) -> Rows:
+    """Test split only: each everyday English sentence read once by a random plain espeak-ng voice, as an
+    ``asr`` row and a ``tts`` row of the same clip (``"everyday": true``)."""
+    _langs_ready(["en"])
+    rng = ctx.rng("test", "en")
+    rows = []
+    for i, text in enumerate(everyday_sentences()):
+        voice = random_voice(rng, "en", plain=True)
+        path = ctx.save(speak(text, voice), "test", f"en_{i:05d}")
+        for task in ("asr", "tts"):
+            rows.append(_row(ctx, task, path, text=text, language="en", speaker=voice.name, style=voice.style(),
+                             everyday=True))
+    return {"train": [], "test": rows}
 
 
 def espeak_tts(ctx: Context) -> Rows:
