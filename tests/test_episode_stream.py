@@ -114,3 +114,16 @@ def test_training_with_an_episode_stream_logs_cpu_and_snapshots(tmp_path):
     cpu = [float(r.split(",")[-1]) for r in rows[1:]]
     assert cpu == sorted(cpu)
     assert sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir()) == ["step_000002", "step_000004"]
+
+
+def test_crop_cuts_the_same_span_of_both_streams(tmp_path):
+    s = EpisodeStream(_manifest(tmp_path), families={"sound": 1.0}, crop_s=(0.4, 0.4), crop_p=1.0)
+    r = torch.arange(20).repeat(2, 1)
+    q = torch.arange(50).repeat(3, 1)
+    rng = random.Random(0)
+    for _ in range(20):
+        cr, cq = s.crop((r, q), rng)
+        assert cr.shape == (2, 2) and cq.shape == (3, 5)
+        assert int(cq[0, 0]) == int(int(cr[0, 0]) * 2.5)  # the window starts at the same time in both
+    never = EpisodeStream(_manifest(tmp_path), families={"sound": 1.0}, crop_s=(0.4, 0.4), crop_p=0.0)
+    assert never.crop((r, q), rng)[0].shape == (2, 20)

@@ -107,13 +107,17 @@ class EpisodeStream:
             meaningless words.
         max_positions: an episode stops adding clips before its audio frames and labels would pass
             this many positions (the model's context and the batch budget).
+        crop_s: ``(shortest, longest)`` seconds a clip is cut to (a random window, the same span of both
+            streams), with probability ``crop_p``: shorter episodes, so more of them per CPU-second.
+        frame_rates: reasoning and reconstruction frames per second of the codes.
         max_cache: code files kept in memory.
     """
 
     def __init__(self, manifest: str | Path, codebooks: tuple[int, int] | None = None,
                  families: dict[str, float] | None = None, clips: tuple[int, int] = (3, 8),
                  ways: Sequence[int] = (2, 3), shuffled_names: float = 0.3, max_positions: int = 900,
-                 max_cache: int = 20000) -> None:
+                 crop_s: tuple[float, float] | None = None, crop_p: float = 0.0,
+                 frame_rates: tuple[float, float] = (5.0, 12.5), max_cache: int = 20000) -> None:
         path = Path(manifest)
         self.root = path.parent
         rows = [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
@@ -136,6 +140,7 @@ class EpisodeStream:
         self.codebooks = codebooks
         self.shuffled_names = shuffled_names
         self.max_positions = max_positions
+        self.crop_s, self.crop_p, self.frame_rates = crop_s, crop_p, frame_rates
         self._cache: dict[str, Audio] = {}
         self.max_cache = max_cache
 
@@ -154,6 +159,19 @@ class EpisodeStream:
             if len(self._cache) < self.max_cache:
                 self._cache[name] = a
         return a
+
+    def crop(self, audio: Audio, rng: random.Random) -> Audio:
+        """A random window of ``crop_s`` seconds of both streams (with probability ``crop_p``)."""
+        r, q = audio
+        if self.crop_s is None or rng.random() >= self.crop_p:
+            return r, q
+        rr, qr = self.frame_rates
+        n = max(1, round(rng.uniform(*self.crop_s) * rr))
+        if r.shape[-1] <= n:
+            return r, q
+        a = rng.randrange(r.shape[-1] - n + 1)
+        qa = int(a * qr / rr)
+        return r[:, a : a + n], q[:, qa : qa + max(1, round(n * qr / rr))]
 
     def draw(self, rng: random.Random) -> list[tuple[str, Clip, str, bool]]:
         """One episode as ``(class, clip, label, is_target)`` in presentation order."""
@@ -187,7 +205,7 @@ class EpisodeStream:
         segs: list[Any] = [task_prompt("fewshot_classify", rng)]
         used = 16  # the prompt
         for _, clip, name, target in self.draw(rng):
-            r, q = self._codes(clip.codes)
+            r, q = self.crop(self._codes(clip.codes), rng)
             used += r.shape[-1] + q.shape[-1] + 4 + 6  # frames, their delimiters, the tagged label
             if used > self.max_positions and len(segs) > 1:
                 break
