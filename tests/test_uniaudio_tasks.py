@@ -512,3 +512,14 @@ def test_shipped_model_loads_offline_and_runs():
     assert isinstance(out, str)
     label = ul.fewshot_classify([(wav, "tone"), (wav[::-1].copy() * 0.1, "hum")], wav, pipeline=p)
     assert label in ("tone", "hum")
+
+
+def test_tts_duration_sets_the_output_length(pipe):
+    """With ``duration`` the speech lasts within the duration model's tolerance of it (no duration model:
+    ±15%), whatever the (untrained) model would do; a bad duration is a clear error."""
+    sr = pipe.sample_rate
+    for seconds in (0.4, 0.8):
+        y = ul.tts("hello there", pipeline=pipe, duration=seconds, max_seconds=5.0, seed=1)
+        assert 0.85 * seconds - 0.1 <= len(y) / sr <= 1.15 * seconds + 0.1
+    with pytest.raises(ValueError, match="duration must be a positive number"):
+        ul.tts("hello", pipeline=pipe, duration=0.0)
