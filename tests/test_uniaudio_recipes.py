@@ -298,3 +298,26 @@ def test_everyday_recipe_writes_test_rows_only(tmp_path):
     assert not rows(tmp_path, "train", "everyday_en")
     assert [r["text"] for r in test if r["task"] == "asr"] == everyday_sentences()
     assert {r["task"] for r in test} == {"asr", "tts"} and all(r["everyday"] for r in test)
+
+
+@pytest.mark.skipif(not Path("/usr/share/wordnet/data.noun").is_file(), reason="wordnet-base is not installed")
+def test_wordnet_sentences_are_clean_and_never_test_sentences():
+    import re
+
+    from uniaudio_lm.recipes.common import sentences
+    from uniaudio_lm.recipes.speech import everyday_sentences, wordnet_sentences
+
+    pool = wordnet_sentences()
+    assert len(pool) > 20000
+    assert all(3 <= len(s.split()) <= 14 and s[0].isupper() and s[-1] in ".?!" for s in pool)
+    norm = lambda s: re.sub(r"[^a-z ]", "", s.lower()).strip()  # noqa: E731
+    test = {norm(s) for s in everyday_sentences() + sentences("en", "test")}
+    assert not {norm(s) for s in pool} & test
+
+
+def test_wordnet_recipe_needs_wordnet(tmp_path, monkeypatch):
+    from uniaudio_lm.recipes import RecipeError, speech
+
+    monkeypatch.setattr(speech, "WORDNET_DIR", tmp_path / "none")
+    with pytest.raises(RecipeError, match="wordnet-base"):
+        speech.wordnet_sentences(speech.WORDNET_DIR)

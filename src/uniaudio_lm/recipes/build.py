@@ -33,6 +33,7 @@ def _recipes() -> Dict[str, Recipe]:
         Recipe("espeak_instruct", ("instruct_tts",), speech.espeak_instruct, "style-captioned TTS"),
         Recipe("espeak_voice", ("voice_tts",), speech.espeak_voice, "voice-prompted TTS"),
         Recipe("everyday_en", ("asr", "tts"), speech.everyday_en, "everyday English test sentences (test only)"),
+        Recipe("wordnet_speech", ("asr", "tts"), speech.wordnet_speech, "WordNet usage examples read by espeak-ng"),
         Recipe("espeak_dysarthric", ("dysarthric_asr",), speech.espeak_dysarthric, "distorted speech ASR (test)"),
         Recipe("espeak_qa", ("spoken_qa", "spoken_qa_speech"), speech.espeak_qa, "templated spoken QA"),
         Recipe("espeak_edit", ("speech_edit",), speech.espeak_edit, "word-level speech editing"),

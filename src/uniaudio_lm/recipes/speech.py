@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import random
+import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -99,6 +100,57 @@ def everyday_en(ctx: Context) -> Rows:
             rows.append(_row(ctx, task, path, text=text, language="en", speaker=voice.name, style=voice.style(),
                              everyday=True))
     return {"train": [], "test": rows}
+
+
+WORDNET_DIR = Path("/usr/share/wordnet")
+_WORDNET_OK = re.compile(r"[A-Za-z ,.'?!;-]+")
+
+
+def wordnet_sentences(root: Path = WORDNET_DIR) -> List[str]:
+    """The English usage examples of WordNet 3.0 (Debian ``wordnet-base``): 3-14 words of plain Latin
+    letters and punctuation, first letter capitalised, ending with a full stop when they had no final
+    punctuation; sentences of the test sides (shipped test sentences, everyday test sentences) removed.
+    A broad vocabulary (about 29,000 word types) for the speech tasks."""
+    files = sorted(root.glob("data.*")) if root.is_dir() else []
+    if not files:
+        raise RecipeError(f"WordNet data not found under {root} (apt-get install wordnet-base)")
+    test = {_norm(t) for t in sentences("en", "test") + everyday_sentences()}
+    out: Dict[str, str] = {}
+    for f in files:
+        for line in f.read_text(encoding="latin-1").splitlines():
+            for ex in re.findall(r'"([^"]+)"', line):
+                ex = " ".join(ex.split()).lstrip(".' ")
+                if not ex or not _WORDNET_OK.fullmatch(ex) or not 3 <= len(ex.split()) <= 14 or not ex[0].isalpha():
+                    continue
+                ex = ex[0].upper() + ex[1:]
+                if ex[-1] not in ".?!":
+                    ex = ex.rstrip(",;-") + "."
+                key = _norm(ex)
+                if key not in test:
+                    out.setdefault(key, ex)
+    return [out[k] for k in sorted(out)]
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z ]", "", text.lower()).strip()
+
+
+def wordnet_speech(ctx: Context) -> Rows:
+    """Train split only: WordNet usage examples (:func:`wordnet_sentences`) read by random espeak-ng
+    voices, one ``asr`` and one ``tts`` row per clip (a broad vocabulary; the test side is the everyday
+    sentences and the held-out shipped sentences, which are removed from the pool)."""
+    _langs_ready(["en"])
+    rng = ctx.rng("train", "en")
+    pool = wordnet_sentences()
+    deck = Deck(pool, rng)
+    rows = []
+    for i in range(ctx.count(4000)):
+        voice = random_voice(rng, "en")
+        text, x = speak_fit(rng, pool, voice, first=deck.draw())
+        path = ctx.save(x, "train", f"en_{i:05d}")
+        for task in ("asr", "tts"):
+            rows.append(_row(ctx, task, path, text=text, language="en", speaker=voice.name, style=voice.style()))
+    return {"train": rows, "test": []}
 
 
 def espeak_tts(ctx: Context) -> Rows:
