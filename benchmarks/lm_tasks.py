@@ -1121,6 +1121,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--status-out", type=Path, default=None,
                    help="task status file (default: task_status.json beside the benchmarked weights)")
     p.add_argument("--no-status", action="store_true", help="do not write the task status file")
+    p.add_argument("--merge", type=Path, nargs="+", default=None, metavar="RESULTS_JSON",
+                   help="combine results files of task subsets run in parallel processes (same model, data, "
+                        "seed) into --out and its table, then write the task status as --status-from does")
     p.add_argument("--status-from", type=Path, default=None, metavar="RESULTS_JSON",
                    help="only write the task status from an earlier results file, measured on the weights "
                         "of --model (default: the installed ones)")
@@ -1179,8 +1182,38 @@ def _status_meta(meta: dict[str, Any], results: Path) -> dict[str, Any]:
             "data": meta.get("data", "")}
 
 
+def merge(a: argparse.Namespace) -> int:
+    """``--merge``: one results file and table from several runs over disjoint task subsets."""
+    parts = [json.loads(f.read_text(encoding="utf-8")) for f in a.merge]
+    models = {p["meta"].get("model") for p in parts}
+    if len(models) != 1:
+        print(f"the results files are of different models: {sorted(map(str, models))}", file=sys.stderr)
+        return 2
+    order = {t: i for i, t in enumerate(registry_tasks())}
+    b = Bench(a.data, None, "", a.per_task, a.tts_en_rows, a.asr_en_rows, a.seed, a.threads)
+    for p in parts:
+        b.rows += p["rows"]
+        b.items.update(p.get("items", {}))
+        b.sanity.update(p.get("sanity", {}))
+        b.timing.update(p.get("timing_s", {}))
+    b.rows.sort(key=lambda r: order.get(r["task"], len(order)))  # stable: each task keeps its row order
+    meta = {**parts[0]["meta"], "seconds": max(p["meta"]["seconds"] for p in parts),
+            "cpu_seconds": sum(p["meta"]["seconds"] for p in parts), "merged_from": [str(f) for f in a.merge]}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps({"meta": meta, "rows": b.rows, "sanity": b.sanity, "timing_s": b.timing,
+                                 "items": b.items}, indent=1, default=float))
+    a.out.with_suffix(".md").write_text(markdown(b, meta))
+    print(f"wrote {a.out} and {a.out.with_suffix('.md')} from {len(parts)} files")
+    if a.no_status:
+        return 0
+    a.status_from = a.out
+    return status_from(a)
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    if a.merge:
+        return merge(a)
     if a.status_from is not None:
         return status_from(a)
     torch.set_num_threads(a.threads)

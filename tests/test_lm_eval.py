@@ -298,6 +298,18 @@ def test_lm_tasks_benchmark_smoke(tmp_path, monkeypatch):
     assert len(tts) == 1 and tts[0]["value"] is None and tts[0]["note"].startswith("Whisper not available")
     md = out.with_suffix(".md").read_text()
     assert "| fewshot_classify | accuracy | **model** |" in md
+    # the same tasks as two parallel runs, merged: the same rows in registry order, one table
+    a_out, b_out, merged = tmp_path / "res" / "a.json", tmp_path / "res" / "b.json", tmp_path / "res" / "m.json"
+    common = ["--data", str(tmp_path), "--random-tiny", "--per-task", "2", "--tts-en-rows", "1", "--asr-en-rows", "1",
+              "--fewshot-episodes", "4", "--no-status"]
+    assert lm_tasks.main([*common, "--tasks", "tts,asr", "--out", str(a_out)]) == 0
+    assert lm_tasks.main([*common, "--tasks", "fewshot_classify,audio_qa", "--out", str(b_out)]) == 0
+    assert lm_tasks.main(["--merge", str(b_out), str(a_out), "--out", str(merged), "--no-status"]) == 0
+    m = json.loads(merged.read_text())
+    key = lambda r: (r["task"], r["metric"], r["kind"], r["note"], r["n"])  # noqa: E731
+    assert sorted(map(key, m["rows"])) == sorted(map(key, res["rows"]))
+    assert [r["task"] for r in m["rows"]] == sorted((r["task"] for r in m["rows"]), key=lm_tasks.registry_tasks().index)
+    assert "| fewshot_classify | accuracy | **model** |" in merged.with_suffix(".md").read_text()
 
 
 def test_pair_margin_counts_unmeasurable_pairs_as_failures():
