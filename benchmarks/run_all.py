@@ -431,13 +431,19 @@ def lm_tasks_section(results: Path, base: Path) -> list[str]:
     if d is None or not md.is_file():
         return head + ["_No results file `results/lm_tasks.json` yet (`python benchmarks/lm_tasks.py`)._", ""]
     meta = d.get("meta", {})
-    args = {k: v for k, v in meta.get("args", {}).items() if v not in (None, "", "None", "False")}
+    merged = meta.get("merged_from")
+    skip = ("data", "out") + (("tasks", "no_status", "status_out") if merged else ())
+    args = {k: v for k, v in meta.get("args", {}).items() if v not in (None, "", "None", "False") and k not in skip}
     cmd = "python benchmarks/lm_tasks.py " + " ".join(
-        f"--{k.replace('_', '-')} {shlex.quote(str(v))}" for k, v in args.items() if k not in ("data", "out"))
+        f"--{k.replace('_', '-')} {shlex.quote(str(v))}" if v != "True" else f"--{k.replace('_', '-')}"
+        for k, v in args.items())
+    how = (f"{len(merged)} processes over disjoint `--tasks` subsets, combined with `--merge`; "
+           f"{meta.get('seconds', 0) / 60:.1f} min wall, {meta.get('cpu_seconds', 0) / 60:.1f} min summed over the processes"
+           if merged else f"{meta.get('seconds', 0) / 60:.1f} min")
     table = [ln for ln in md.read_text().splitlines() if ln.startswith("|")]
-    return head + [f"**Not run by this command** (about 10-15 min on its own): measured on {meta.get('date')} by "
+    return head + [f"**Not run by this command** (about 10-25 min on its own): measured on {meta.get('date')} by "
                    f"`OMP_NUM_THREADS={meta.get('machine', {}).get('threads', 1)} {cmd.strip()}` "
-                   f"({meta.get('seconds', 0) / 60:.1f} min, results [`lm_tasks.md`]({_link(md, base)})). "
+                   f"({how}, results [`lm_tasks.md`]({_link(md, base)})). "
                    f"Model: {meta.get('model')}; Whisper: {meta.get('whisper')}.", "",
                    "**model** rows are the model's outputs on held-out test rows; *baseline* rows are trivial outputs "
                    "or ceilings of the metric; *sanity* rows check the learned metrics on real held-out audio.", "",
@@ -453,16 +459,45 @@ def carried_section(carried: Path, base: Path) -> list[str]:
                    carried.read_text().rstrip("\n"), ""]
 
 
+def _recorded_date(path: Path) -> str | None:
+    """The ``date`` a results file records (top level or one level down), or ``None``."""
+    d = _load(path)
+    if not isinstance(d, dict):
+        return None
+    for v in [d, *(x for x in d.values() if isinstance(x, dict))]:
+        if isinstance(v.get("date"), str):
+            return v["date"]
+    return None
+
+
 def _mark_replaced(record: dict[str, Any], results: Path, slack_s: float = 60.0) -> None:
-    """Flag stages whose results file is newer than the end of the recorded run (written by a later,
-    separate command), so the report does not attribute them to the recorded one."""
+    """Flag stages whose results file was written after the end of the recorded run (by a later, separate
+    command), so the report does not attribute them to the recorded one. The date the file records decides
+    (a clone gives every file a new modification time); a file that records only a day counts as later
+    when that day is; one that records no date is taken as the run's."""
     try:
-        end = datetime.datetime.fromisoformat(record["finished"]).timestamp()
+        finished = datetime.datetime.fromisoformat(record["finished"])
     except (KeyError, TypeError, ValueError):
         return
+    end = finished.timestamp()
     for st in record.get("stages", []):
         out = results / st.get("output", "")
-        if st.get("status") == "ran" and out.is_file() and out.stat().st_mtime > end + slack_s:
+        if st.get("status") != "ran" or not out.is_file():
+            continue
+        date = _recorded_date(out)
+        if date is None:
+            continue
+        try:
+            when = datetime.datetime.fromisoformat(date)
+        except ValueError:
+            continue
+        if len(date) <= 10:  # a day only
+            later = when.date() > finished.date()
+        else:
+            if when.tzinfo is None and finished.tzinfo is not None:
+                when = when.replace(tzinfo=finished.tzinfo)
+            later = when.timestamp() > end + slack_s
+        if later:
             st["replaced_after_run"] = True
 
 

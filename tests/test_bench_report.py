@@ -277,8 +277,12 @@ def test_other_load_is_machine_busy_time_minus_our_own() -> None:
 def test_a_results_file_rewritten_after_the_recorded_run_is_not_attributed_to_it(tmp_path: Path) -> None:
     results = tmp_path / "results"
     carried = _write_results(results)
-    later = datetime.datetime.now().timestamp() + 3600
-    os.utime(results / "speed.json", (later, later))
+    later = datetime.datetime.now() + datetime.timedelta(hours=1)
+    speed = json.loads((results / "speed.json").read_text())
+    speed["machine"]["date"] = later.isoformat(timespec="seconds")  # the file says it was measured later
+    (results / "speed.json").write_text(json.dumps(speed))
+    t = later.timestamp()
+    os.utime(results / "lm_speed.json", (t, t))  # a newer file time alone (a fresh clone) says nothing
     text = run_all.render(results, tmp_path / "RESULTS.md", carried=carried)
     speed = _section(text, "## Speed (CPU, 1 thread(s), ours,encodec)")
     assert "**The results file was rewritten after the recorded run**" in speed

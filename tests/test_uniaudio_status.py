@@ -66,7 +66,7 @@ def test_shipped_status_file_is_read_and_matches_the_weights():
     measured = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "lm_tasks.json")
                           .read_text())
     row = next(r for r in measured["rows"] if (r["task"], r["kind"], r["metric"]) == ("asr", "model", "CER (en)"))
-    assert asr.score == pytest.approx(row["value"], abs=1e-6) and asr.n == row["n"] == 100
+    assert asr.score == pytest.approx(row["value"], abs=1e-6) and asr.n == row["n"] >= 100
     assert table.get("text_only").score is None and "not measured" in table.get("text_only").note
     for s in table.tasks.values():
         assert s.status in ("works", "experimental") and (s.score is None) == s.note.startswith("not measured")
