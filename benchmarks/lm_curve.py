@@ -159,7 +159,8 @@ def plot(res: dict[str, Any], path: Path) -> None:
             ax.plot([p["cpu_s"] / 3600 for p in pts], [p["metrics"][k] for p in pts], marker="o", label=name)
         for (bk, base), ls in zip(sorted((bk, v) for bk, v in res.get("baselines", {}).items()
                                         if bk.startswith(k + "|") and v is not None), (":", "-.", "--")):
-            ax.axhline(base, ls=ls, c="grey", lw=0.9, label=bk.split("|")[2].replace("nearest demo by ", "nearest demo, "))
+            ax.axhline(base, ls=ls, c="grey", lw=0.9,
+                       label=bk.split("|")[2].split(" (")[0].replace("nearest demo by ", "nearest demo, "))
         if k.startswith("fewshot"):
             ax.axhline(0.5, ls="--", c="k", lw=0.8, label="chance")
         ax.set_xlabel("training CPU-hours (one thread)")
