@@ -127,3 +127,23 @@ def test_crop_cuts_the_same_span_of_both_streams(tmp_path):
         assert int(cq[0, 0]) == int(int(cr[0, 0]) * 2.5)  # the window starts at the same time in both
     never = EpisodeStream(_manifest(tmp_path), families={"sound": 1.0}, crop_s=(0.4, 0.4), crop_p=0.0)
     assert never.crop((r, q), rng)[0].shape == (2, 20)
+
+
+def test_symbolic_episodes_targets_are_repeats_of_shown_classes():
+    from uniaudio_lm.episode_stream import SymbolicEpisodes
+
+    s = SymbolicEpisodes((2, 3), (16, 32), frames=(2, 4), clips=(3, 6), noise=0.2)
+    tok, v = default_tokenizer(), AudioVocab(**SMALL_CODEC)
+    rng = random.Random(0)
+    for _ in range(20):
+        ex = s(rng)
+        items = [x for x in ex.segments if isinstance(x, AudioItem)]
+        labels = [x for x in ex.segments if isinstance(x, TextField)]
+        assert 3 <= len(items) <= 6 and len(items) == len(labels)
+        seen = set()
+        for lab in labels:  # a label is a target exactly when its class was shown before
+            assert lab.target == (lab.text in seen)
+            seen.add(lab.text)
+        assert all(int(x.reasoning.max()) < 16 and int(x.recon.max()) < 32 for x in items)
+        st = build(ex.segments, tok, v)
+        assert not bool((st.loss_mask & st.is_audio).any())

@@ -211,3 +211,53 @@ class EpisodeStream:
                 break
             segs += [AudioItem(r, q), TextField("answer", name, target)]
         return Example(segs, "fewshot", "fewshot_classify")
+
+
+class SymbolicEpisodes:
+    """An example source of few-shot classification episodes over made-up "sounds": each class of an
+    episode is a random code sequence, and each of its clips a copy with a fraction ``noise`` of the codes
+    redrawn. Nothing here is audio; the episodes isolate the skill the audio episodes need (bind a label to
+    the earlier clip that matches the query) at a fraction of their length.
+
+    Args:
+        codebooks: ``(Kr, Kq)``; sizes: ``(reasoning, reconstruction)`` codebook sizes.
+        frames: (min, max) reasoning frames per clip (reconstruction frames: 2.5 ×).
+        clips, ways: as :class:`EpisodeStream`; noise: fraction of codes redrawn per clip.
+    """
+
+    def __init__(self, codebooks: tuple[int, int], sizes: tuple[int, int], frames: tuple[int, int] = (3, 8),
+                 clips: tuple[int, int] = (3, 8), ways: Sequence[int] = (2, 3), noise: float = 0.3) -> None:
+        self.codebooks, self.sizes, self.frames = codebooks, sizes, frames
+        self.ways = tuple(sorted(set(int(w) for w in ways)))
+        self.clips = (max(self.ways[-1] + 1, int(clips[0])), max(int(clips[1]), self.ways[-1] + 1))
+        self.noise = noise
+
+    def _noisy(self, proto: Audio, g: Any) -> Audio:
+        import torch
+
+        out = []
+        for x, size in zip(proto, self.sizes):
+            flip = torch.rand(x.shape, generator=g) < self.noise
+            out.append(torch.where(flip, torch.randint(0, size, x.shape, generator=g), x))
+        return out[0], out[1]
+
+    def __call__(self, rng: random.Random) -> Example:
+        import torch
+
+        g = torch.Generator().manual_seed(rng.getrandbits(62))
+        ways = rng.choice(self.ways)
+        protos = []
+        for _ in range(ways):
+            tr = rng.randint(*self.frames)
+            protos.append((torch.randint(0, self.sizes[0], (self.codebooks[0], tr), generator=g),
+                           torch.randint(0, self.sizes[1], (self.codebooks[1], max(1, round(2.5 * tr))), generator=g)))
+        names = rng.sample(NONSENSE, ways)
+        order = list(range(ways)) + [rng.randrange(ways) for _ in range(rng.randint(*self.clips) - ways)]
+        rng.shuffle(order)
+        segs: list[Any] = [task_prompt("fewshot_classify", rng)]
+        seen: set[int] = set()
+        for c in order:
+            r, q = self._noisy(protos[c], g)
+            segs += [AudioItem(r, q), TextField("answer", names[c], c in seen)]
+            seen.add(c)
+        return Example(segs, "fewshot", "fewshot_classify")

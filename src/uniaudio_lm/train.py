@@ -16,7 +16,8 @@ every that many steps to ``<out_dir>/snapshots/step_<N>`` (learning curves).
 ``mixture`` replaces the stage's sampling weights per kind; ``episode_stream`` adds fresh few-shot
 classification episodes drawn from the first manifest's labelled clips at every step (see
 :mod:`uniaudio_lm.episode_stream`; its keys are that class's arguments, plus ``"replace": true`` to drop
-the manifests' fixed few-shot rows).
+the manifests' fixed few-shot rows); ``symbolic_episodes`` adds episodes over made-up code sequences
+(:class:`~uniaudio_lm.episode_stream.SymbolicEpisodes`).
 
 Large configurations: ``fsdp: true`` shards every block with FSDP2 (``fully_shard``) instead of DDP and
 gathers full state dicts for checkpoints (documented path; the tests here run DDP on CPU).
@@ -83,6 +84,7 @@ class TrainConfig:
     fsdp: bool = False
     mixture: dict[str, float] | None = None
     episode_stream: dict[str, Any] | None = None
+    symbolic_episodes: dict[str, Any] | None = None
     snapshot_every: int = 0
 
     @classmethod
@@ -135,6 +137,13 @@ def build_sources(cfg: TrainConfig, tok: TextTokenizer, mcfg: UniAudioConfig) ->
             sources.setdefault(kind, []).append(SyntheticAudio(mcfg.audio_vocab, kind, text=text))
     if cfg.episode_stream is not None:
         sources["fewshot"] = _with_episode_stream(cfg, sources.get("fewshot", []), mcfg)
+    if cfg.symbolic_episodes is not None:
+        from .episode_stream import SymbolicEpisodes
+
+        opts = {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.symbolic_episodes.items()}
+        sources.setdefault("fewshot", []).append(SymbolicEpisodes(
+            (mcfg.num_reasoning_codebooks, mcfg.num_recon_codebooks),
+            (mcfg.reasoning_codebook_size, mcfg.recon_codebook_size), **opts))
     return sources
 
 
