@@ -4,8 +4,8 @@ training clips of a tokenised manifest.
 
 For each episode the query is its first target clip (a class shown before, from a new recording); the
 candidates are the labels shown before it; the model's answer is the candidate with the highest
-teacher-forced log-likelihood (as ``uniaudio_lm.fewshot_classify``). Chance is the mean of
-1 / candidates over the episodes with two or more candidates.
+teacher-forced log-likelihood (as ``uniaudio_lm.fewshot_classify``). Only episodes with two or more
+candidates count; chance is the mean of 1 / candidates.
 
     python scripts/binding_probe.py MODEL_DIR [MODEL_DIR ...] --symbolic
     python scripts/binding_probe.py MODEL_DIR --manifest data/lm/tokens/train.jsonl
@@ -31,7 +31,8 @@ from uniaudio_lm.sentence import AudioItem, TextField  # noqa: E402
 
 
 def episodes(a: argparse.Namespace, model: UniAudioLM) -> list[tuple[list, tuple, str]]:
-    """``(demos [(codes, label)], query codes, answer)`` of ``--episodes`` episodes (fixed seed)."""
+    """``(demos [(codes, label)], query codes, answer)`` of ``--episodes`` episodes (fixed seed) whose
+    query has two or more candidate labels."""
     cfg = model.config
     kr, kq = cfg.num_reasoning_codebooks, cfg.num_recon_codebooks
     rng = random.Random(a.seed)
@@ -43,7 +44,7 @@ def episodes(a: argparse.Namespace, model: UniAudioLM) -> list[tuple[list, tuple
             items = [s for s in segs if isinstance(s, AudioItem)]
             labels = [s for s in segs if isinstance(s, TextField)]
             k = next((i for i, lab in enumerate(labels) if lab.target), None)
-            if k is not None:
+            if k is not None and len({lab.text for lab in labels[:k]}) >= 2:
                 out.append(([((x.reasoning, x.recon), lab.text) for x, lab in zip(items[:k], labels[:k])],
                             (items[k].reasoning, items[k].recon), labels[k].text))
         return out
@@ -51,7 +52,7 @@ def episodes(a: argparse.Namespace, model: UniAudioLM) -> list[tuple[list, tuple
     while len(out) < a.episodes:
         ep = stream.draw(rng)
         k = next((i for i, e in enumerate(ep) if e[3]), None)
-        if k is not None:
+        if k is not None and len({e[2] for e in ep[:k]}) >= 2:
             out.append(([(stream._codes(c.codes), name) for _, c, name, _ in ep[:k]],
                         stream._codes(ep[k][1].codes), ep[k][2]))
     return out
@@ -72,8 +73,6 @@ def main(argv: list[str] | None = None) -> int:
         hits, chance = [], []
         for demos, q, answer in episodes(a, model):
             cands = list(dict.fromkeys(lab for _, lab in demos))
-            if len(cands) < 2:
-                continue
             with torch.no_grad():
                 sc = {c: score(model, tok, spec.example(demos=demos, audio=q, text=c).segments) for c in cands}
             hits.append(max(sc, key=sc.__getitem__) == answer)
