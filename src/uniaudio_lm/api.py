@@ -88,7 +88,9 @@ def _speech_window(pipe: Pipeline, text: str, language: str, caption: str | None
     if duration is not None:
         if not duration > 0 or not np.isfinite(duration):
             raise ValueError(f"duration must be a positive number of seconds, got {duration}")
-        tol = m.tolerance if m is not None else 0.15
+        from .duration import DurationModel
+
+        tol = (m or DurationModel({})).tolerance  # the default tolerance without a fitted model
         return duration * (1 - tol), duration * (1 + tol)
     if m is None:
         return None

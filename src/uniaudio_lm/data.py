@@ -152,15 +152,7 @@ class Manifest:
         return len(self.rows)
 
     def _codes(self, name: str) -> Audio:
-        t = load_file(str(self.root / name))
-        r, q = t["reasoning"].long(), t["recon"].long()
-        if self.codebooks is not None:
-            kr, kq = self.codebooks
-            if r.shape[0] < kr or q.shape[0] < kq:
-                raise TaskError(f"{self.root / name} has {r.shape[0]} reasoning / {q.shape[0]} reconstruction "
-                                f"codebooks; the model reads {kr} / {kq}")
-            r, q = r[:kr], q[:kq]
-        return r, q
+        return load_codes(self.root / name, self.codebooks)
 
     def fields(self, row: dict[str, Any]) -> dict[str, Any]:
         """A manifest row → the keyword fields of its task's builder (code files loaded)."""
@@ -184,6 +176,20 @@ class Manifest:
     def __call__(self, rng: random.Random) -> Example:
         r = self.rows[rng.randrange(len(self.rows))]
         return registry.get(r["task"]).example(rng=rng, **self.fields(r))
+
+
+def load_codes(path: str | Path, codebooks: tuple[int, int] | None = None) -> Audio:
+    """A code file → ``(reasoning [Kr, T], recon [Kq, T'])`` LongTensors; ``codebooks = (Kr, Kq)`` keeps
+    the first stages (a :class:`~uniaudio_lm.registry.TaskError` if the file has fewer)."""
+    t = load_file(str(path))
+    r, q = t["reasoning"].long(), t["recon"].long()
+    if codebooks is not None:
+        kr, kq = codebooks
+        if r.shape[0] < kr or q.shape[0] < kq:
+            raise TaskError(f"{path} has {r.shape[0]} reasoning / {q.shape[0]} reconstruction "
+                            f"codebooks; the model reads {kr} / {kq}")
+        r, q = r[:kr], q[:kq]
+    return r, q
 
 
 _AUDIO_FIELDS = ("audio", "source", "second", "prefix")

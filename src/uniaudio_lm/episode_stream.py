@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from safetensors.torch import load_file
+import torch
 
+from .data import load_codes
 from .recipes.episodes import NONSENSE
 from .sentence import AudioItem, TextField
 from .tasks import Audio, Example, task_prompt
@@ -151,11 +152,7 @@ class EpisodeStream:
     def _codes(self, name: str) -> Audio:
         a = self._cache.get(name)
         if a is None:
-            t = load_file(str(self.root / name))
-            r, q = t["reasoning"].long(), t["recon"].long()
-            if self.codebooks is not None:
-                r, q = r[: self.codebooks[0]], q[: self.codebooks[1]]
-            a = (r, q)
+            a = load_codes(self.root / name, self.codebooks)
             if len(self._cache) < self.max_cache:
                 self._cache[name] = a
         return a
@@ -232,9 +229,7 @@ class SymbolicEpisodes:
         self.clips = (max(self.ways[-1] + 1, int(clips[0])), max(int(clips[1]), self.ways[-1] + 1))
         self.noise = noise
 
-    def _noisy(self, proto: Audio, g: Any) -> Audio:
-        import torch
-
+    def _noisy(self, proto: Audio, g: torch.Generator) -> Audio:
         out = []
         for x, size in zip(proto, self.sizes):
             flip = torch.rand(x.shape, generator=g) < self.noise
@@ -242,8 +237,6 @@ class SymbolicEpisodes:
         return out[0], out[1]
 
     def __call__(self, rng: random.Random) -> Example:
-        import torch
-
         g = torch.Generator().manual_seed(rng.getrandbits(62))
         ways = rng.choice(self.ways)
         protos = []
