@@ -159,6 +159,46 @@ def test_save_load_pretrained(tmp_path):
         assert torch.equal(a, b), k
 
 
+def test_ctc_auxiliary_loss_spans_training_and_loading(tok, vocab, tmp_path):
+    g = torch.Generator().manual_seed(3)
+    exs = [understanding("asr", codes(g, 4, 9), "hello world"),          # audio → transcription: a CTC span
+           generation("tts", codes(g, 3, 7), text="not a span"),          # transcription → audio: not one
+           understanding("caption", codes(g, 2, 5), "rain on a roof")]    # another tag: not one
+    batch = collate([build(e.segments, tok, vocab) for e in exs], tok, vocab)
+    torch.manual_seed(0)
+    model = UniAudioLM(UniAudioConfig.preset("tiny", CODEC, ctc_weight=0.5)).train()
+    spans = model.ctc_spans(batch)
+    assert [(b, e - s) for b, s, e, _ in spans] == [(0, 4 + 2 + 9 + 2)]       # both segments with their tags
+    assert tok.decode(spans[0][3].tolist()) == "hello world"
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    def greedy() -> str:
+        with torch.no_grad():
+            h = model.hidden(batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid).text_hidden
+            best = model.ctc_log_probs(h[0, spans[0][1]:spans[0][2]]).argmax(-1).tolist()
+        blank = model.config.text_vocab_size
+        return tok.decode([i for k, i in enumerate(best) if i != blank and (k == 0 or best[k - 1] != i)])
+
+    first = None
+    for _ in range(300):
+        out = model(batch)
+        first = first if first is not None else float(out.ctc_loss)
+        if float(out.ctc_loss) < 0.05 * first and greedy() == "hello world":
+            break
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+    assert float(out.ctc_loss) < 0.05 * first and greedy() == "hello world"
+    # a model without the head gains a fresh one from the override and keeps every other weight
+    plain = tiny_model(1)
+    plain.save_pretrained(tmp_path)
+    with_ctc = UniAudioLM.from_pretrained(tmp_path, overrides={"ctc_weight": 0.5})
+    assert with_ctc.ctc_blank is not None and torch.equal(with_ctc.text_head.weight, plain.text_head.weight)
+    assert UniAudioLM(UniAudioConfig.preset("tiny", CODEC)).ctc_blank is None
+    with pytest.raises(ValueError, match="ctc_weight"):
+        UniAudioConfig.preset("tiny", CODEC, ctc_weight=-1.0)
+
+
 # ---------------------------------------------------------------- generation
 def prompts(seed: int = 0):
     g = torch.Generator().manual_seed(seed)

@@ -62,6 +62,11 @@ class UniAudioConfig:
     # training
     audio_loss_weight: float = 1.0
     init_std: float = 0.02
+    #: weight of the auxiliary CTC loss on speech-recognition rows (0: off). With it on, the model
+    #: gains one blank logit (``ctc_blank``) and the audio positions of every audio item followed by a
+    #: target ``<transcription>`` are trained to spell that transcription (CTC over the text head's
+    #: tokens plus the blank), which teaches them to carry the words the text head must then say.
+    ctc_weight: float = 0.0
 
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -72,6 +77,8 @@ class UniAudioConfig:
                      "text_vocab_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"UniAudioConfig.{name} must be >= 1")
+        if self.ctc_weight < 0:
+            raise ValueError("UniAudioConfig.ctc_weight must be >= 0")
         if self.n_heads % self.n_kv_heads or self.depth_heads % self.depth_kv_heads:
             raise ValueError("n_heads must be a multiple of n_kv_heads (and depth_heads of depth_kv_heads)")
         if self.depth_dim % self.depth_heads or (self.head_dim or 0) % 2 or (self.depth_dim // self.depth_heads) % 2:

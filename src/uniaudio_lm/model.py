@@ -14,6 +14,7 @@ trained where the next position is an audio frame. Losses are masked by ``loss_m
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,8 +27,11 @@ from .config import UniAudioConfig
 from .depth import DepthTransformer
 from .layers import Block, KVCache, RMSNorm, Rotary, attention_mask, positions_from_valid
 from .sentence import SentenceBatch
+from .tokenizer import SPECIAL_TOKENS
 
 IGNORE = -100
+#: Text ids of the transcription field's tags (special tokens are the tokenizer's first ids, in order).
+_TRANSCRIPTION = (SPECIAL_TOKENS.index("<transcription>"), SPECIAL_TOKENS.index("</transcription>"))
 
 
 @dataclass
@@ -47,6 +51,7 @@ class LMOutput:
     audio_loss: torch.Tensor
     n_text: int
     n_audio: int
+    ctc_loss: torch.Tensor | None = None
 
 
 class UniAudioLM(nn.Module):
@@ -72,6 +77,7 @@ class UniAudioLM(nn.Module):
         self.gen_norm = RMSNorm(c.dim, c.norm_eps)
         self.text_head = nn.Linear(c.dim, c.text_vocab_size, bias=False)
         self.depth = DepthTransformer(c)
+        self.ctc_blank = nn.Linear(c.dim, 1) if c.ctc_weight > 0 else None
         self.rotary = Rotary(hd, c.rope_theta, c.rope_scaling)
         self.register_buffer("_audio_offsets", torch.arange(self.K) * self.Va, persistent=False)
         self.reset_parameters()
@@ -194,7 +200,55 @@ class UniAudioLM(nn.Module):
         else:
             audio_loss = zero + self.depth.heads.sum() * 0.0
         loss = text_loss + self.config.audio_loss_weight * audio_loss
-        return LMOutput(loss, text_loss.detach(), audio_loss.detach(), int(text_sel.sum()), int(audio_sel.sum()))
+        ctc = None
+        if self.ctc_blank is not None:
+            ctc = self.ctc_loss(g.text_hidden, batch)
+            loss = loss + self.config.ctc_weight * ctc
+            ctc = ctc.detach()
+        return LMOutput(loss, text_loss.detach(), audio_loss.detach(), int(text_sel.sum()), int(audio_sel.sum()), ctc)
+
+    def ctc_spans(self, batch: SentenceBatch) -> list[tuple[int, int, int, torch.Tensor]]:
+        """``(row, audio_start, audio_end, transcription_ids)`` for every audio item directly followed by
+        a target ``<transcription>`` field (speech recognition rows)."""
+        open_id, close_id = _TRANSCRIPTION
+        out = []
+        hits = (batch.text_ids == open_id) & batch.loss_mask & batch.valid & ~batch.is_audio
+        for b, t in hits.nonzero().tolist():
+            if t == 0 or not bool(batch.is_audio[b, t - 1]):
+                continue
+            s = t - 1
+            while s > 0 and bool(batch.is_audio[b, s - 1]):
+                s -= 1
+            row = batch.text_ids[b, t + 1:]
+            close = (row == close_id).nonzero()
+            if len(close) == 0:
+                continue
+            ids = row[: int(close[0])]
+            if 0 < len(ids) <= t - s:
+                out.append((b, s, t, ids))
+        return out
+
+    def ctc_log_probs(self, text_hidden: torch.Tensor) -> torch.Tensor:
+        """CTC log-probabilities ``[..., V_text + 1]`` (the blank last) of hidden states."""
+        if self.ctc_blank is None:
+            raise ValueError("this model has no CTC head (ctc_weight 0)")
+        return torch.cat([self.text_logits(text_hidden), self.ctc_blank(text_hidden)], -1).float().log_softmax(-1)
+
+    def ctc_loss(self, text_hidden: torch.Tensor, batch: SentenceBatch) -> torch.Tensor:
+        """Mean CTC loss (per target token) over the batch's speech-recognition spans."""
+        spans = self.ctc_spans(batch)
+        if not spans:
+            return text_hidden.sum() * 0.0 + self.ctc_blank.weight.sum() * 0.0
+        lens = [e - s for _, s, e, _ in spans]
+        h = torch.zeros(len(spans), max(lens), text_hidden.shape[-1], dtype=text_hidden.dtype,
+                        device=text_hidden.device)
+        for i, (b, s, e, _) in enumerate(spans):
+            h[i, : e - s] = text_hidden[b, s:e]
+        logp = self.ctc_log_probs(h).transpose(0, 1)
+        ys = torch.cat([ids for *_, ids in spans])
+        ylen = torch.tensor([len(ids) for *_, ids in spans])
+        return F.ctc_loss(logp, ys, torch.tensor(lens), ylen, blank=self.config.text_vocab_size,
+                          reduction="sum", zero_infinity=True) / max(int(ylen.sum()), 1)
 
     # ------------------------------------------------------------------ weights
     def save_pretrained(self, directory: str | Path) -> None:
@@ -205,9 +259,21 @@ class UniAudioLM(nn.Module):
         save_model(self, str(d / "model.safetensors"))
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> "UniAudioLM":
-        """Load a model written by :meth:`save_pretrained`."""
+    def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu",
+                        overrides: dict | None = None) -> "UniAudioLM":
+        """Load a model written by :meth:`save_pretrained`. ``overrides`` replaces config fields that add
+        modules for training only (``ctc_weight``): weights the folder lacks for them start fresh."""
         d = Path(directory)
-        model = cls(UniAudioConfig.from_json(d / "config.json"))
-        load_model(model, str(d / "model.safetensors"), device=str(map_location))
+        config = UniAudioConfig.from_json(d / "config.json")
+        fresh: tuple[str, ...] = ()
+        if overrides:
+            had_ctc = config.ctc_weight > 0
+            config = dataclasses.replace(config, **overrides)
+            fresh = ("ctc_blank.",) if config.ctc_weight > 0 and not had_ctc else ()
+        model = cls(config)
+        missing, unexpected = load_model(model, str(d / "model.safetensors"), strict=False, device=str(map_location))
+        bad = [k for k in missing if not k.startswith(fresh or ("\0",))] + \
+              [k for k in unexpected if not (k.startswith("ctc_blank.") and config.ctc_weight == 0)]
+        if bad:
+            raise ValueError(f"{d / 'model.safetensors'} does not match its config: {', '.join(sorted(bad)[:5])}")
         return model.to(map_location)

@@ -9,7 +9,8 @@ Usage::
 Every ``ckpt_every`` steps and at the end, ``<out_dir>/last`` holds a resumable checkpoint (see
 :mod:`uniaudio_lm.checkpoint`); a new run with the same ``out_dir`` continues from it, bit-exactly,
 because the batch of each step depends only on ``(seed, rank, step)``. Losses go to
-``<out_dir>/losses.csv`` (with the process CPU seconds so far, for equal-compute comparisons); the final
+``<out_dir>/losses.csv`` (with the process CPU seconds so far, for equal-compute comparisons, and the
+auxiliary CTC loss when the model has one); the final
 weights to ``<out_dir>/model`` (``UniAudioLM.from_pretrained``), and with ``snapshot_every`` the weights
 every that many steps to ``<out_dir>/snapshots/step_<N>`` (learning curves).
 
@@ -17,7 +18,8 @@ every that many steps to ``<out_dir>/snapshots/step_<N>`` (learning curves).
 classification episodes drawn from the first manifest's labelled clips at every step (see
 :mod:`uniaudio_lm.episode_stream`; its keys are that class's arguments, plus ``"replace": true`` to drop
 the manifests' fixed few-shot rows); ``symbolic_episodes`` adds episodes over made-up code sequences
-(:class:`~uniaudio_lm.episode_stream.SymbolicEpisodes`).
+(:class:`~uniaudio_lm.episode_stream.SymbolicEpisodes`). A recipe's ``model`` may set the training-only
+fields :data:`TRAINING_FIELDS` (e.g. ``ctc_weight``) on top of ``init_from`` weights.
 
 Large configurations: ``fsdp: true`` shards every block with FSDP2 (``fully_shard``) instead of DDP and
 gathers full state dicts for checkpoints (documented path; the tests here run DDP on CPU).
@@ -53,7 +55,9 @@ from .tokenizer import TextTokenizer
 #: How errors name a recipe.
 _WHAT = "uniaudio_lm training recipe"
 
-CSV_FIELDS = ("step", "loss", "text_loss", "audio_loss", "lr", "tokens", "n_text", "n_audio", "cpu_s")
+CSV_FIELDS = ("step", "loss", "text_loss", "audio_loss", "lr", "tokens", "n_text", "n_audio", "cpu_s", "ctc_loss")
+#: Model-config fields that only shape training; a recipe's ``model`` may set them on top of ``init_from``.
+TRAINING_FIELDS = ("audio_loss_weight", "ctc_weight")
 
 
 @dataclass
@@ -168,7 +172,8 @@ def _build_model(cfg: TrainConfig, tok: TextTokenizer) -> UniAudioLM:
     codec = CodecConfig(**cfg.codec)
     if cfg.init_from and (Path(cfg.init_from) / "model.safetensors").is_file() and \
             "model_type" not in json.loads((Path(cfg.init_from) / "config.json").read_text()):
-        return UniAudioLM.from_pretrained(cfg.init_from)
+        return UniAudioLM.from_pretrained(cfg.init_from,
+                                          overrides={k: v for k, v in cfg.model.items() if k in TRAINING_FIELDS})
     base = UniAudioConfig.preset(cfg.preset, codec, text_vocab_size=tok.vocab_size, **cfg.model)
     if cfg.init_from:
         from .hf import from_hf_llama
@@ -261,11 +266,13 @@ def train(cfg: TrainConfig, quiet: bool = False) -> dict[str, Any]:
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
         opt.step()
+        ctc = float(res.ctc_loss) if res.ctc_loss is not None else float("nan")
         stats = torch.tensor([res.loss.item(), float(res.text_loss), float(res.audio_loss), info.num_tokens,
-                              res.n_text, res.n_audio], dtype=torch.float64)
+                              res.n_text, res.n_audio, ctc], dtype=torch.float64)
         if world > 1:
             dist.all_reduce(stats)
             stats[:3] /= world
+            stats[6] /= world
         state["step"] = step + 1
         state["tokens"] += int(stats[3])
         if rank == 0:
@@ -275,7 +282,8 @@ def train(cfg: TrainConfig, quiet: bool = False) -> dict[str, Any]:
             state["cpu_s"] = state.get("cpu_s", 0.0) + time.process_time() - cpu0
             cpu0 = time.process_time()
             _append_csv(csv_path, [state["step"], *[f"{float(x):.5f}" for x in stats[:3]], f"{lr:.3e}",
-                                   int(stats[3]), int(stats[4]), int(stats[5]), f"{state['cpu_s']:.1f}"])
+                                   int(stats[3]), int(stats[4]), int(stats[5]), f"{state['cpu_s']:.1f}",
+                                   "" if ctc != ctc else f"{float(stats[6]):.5f}"])
             if cfg.snapshot_every and state["step"] % cfg.snapshot_every == 0 and not cfg.fsdp:
                 model.save_pretrained(out / "snapshots" / f"step_{state['step']:06d}")
         if state["step"] % cfg.ckpt_every == 0 or state["step"] == cfg.steps:

@@ -1,0 +1,208 @@
+"""How much of the spoken words the codec's token streams carry, measured by a small CTC recogniser.
+
+Trains a bidirectional transformer with a CTC head over characters on the English speech rows of a
+token manifest (``asr``, ``tts``, ``instruct_tts``, ``voice_tts``: every clip with its transcript) and
+reports greedy-decoded character error rate on a validation split held out *by sentence* (no validation
+sentence is spoken in any training clip). ``--inputs`` picks what the recogniser reads:
+
+* ``reasoning``: the 5 Hz reasoning frames (``--reasoning-codebooks`` stages),
+* ``recon``: the 12.5 Hz reconstruction frames (``--recon-codebooks`` stages),
+* ``both``: the two summed on a common 25 Hz grid.
+
+This is a diagnostic for the language model's token layout (which stream understanding tasks should
+read), not a shipped recogniser. One thread, a fixed CPU-time budget (``--cpu-minutes``)::
+
+    python scripts/asr_probe.py data/lm/tokens/train.jsonl --inputs reasoning --cpu-minutes 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import re
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+SPEECH_TASKS = ("asr", "tts", "instruct_tts", "voice_tts")
+ALPHABET = " abcdefghijklmnopqrstuvwxyz'"
+GRID_HZ = 25.0
+
+
+def normalise(text: str) -> str:
+    return re.sub(r" +", " ", re.sub(r"[^a-z' ]", " ", text.lower())).strip()
+
+
+def load_rows(manifest: Path, limit: int | None) -> list[dict]:
+    rows = []
+    for line in manifest.read_text().splitlines():
+        r = json.loads(line)
+        if r.get("task") in SPEECH_TASKS and r.get("language") == "en" and r.get("text") and r.get("codes"):
+            rows.append(r)
+    return rows[:limit] if limit else rows
+
+
+def to_grid(r: torch.Tensor | None, q: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Index the streams on the 25 Hz grid: ``[T, K]`` each (or None)."""
+    n = []
+    if r is not None:
+        n.append(int(r.shape[1] * GRID_HZ / 5.0))
+    if q is not None:
+        n.append(int(q.shape[1] * GRID_HZ / 12.5))
+    t = min(n)
+    j = torch.arange(t)
+    rr = r[:, (j * 5.0 / GRID_HZ).long()].T if r is not None else None
+    qq = q[:, (j * 12.5 / GRID_HZ).long()].T if q is not None else None
+    return rr, qq
+
+
+class Probe(nn.Module):
+    def __init__(self, kr: int, kq: int, vr: int, vq: int, dim: int, layers: int) -> None:
+        super().__init__()
+        self.kr, self.kq = kr, kq
+        self.r_embed = nn.Embedding(kr * vr, dim) if kr else None
+        self.q_embed = nn.Embedding(kq * vq, dim) if kq else None
+        self.register_buffer("r_off", torch.arange(max(kr, 1)) * vr, persistent=False)
+        self.register_buffer("q_off", torch.arange(max(kq, 1)) * vq, persistent=False)
+        self.pos = nn.Embedding(1024, dim)
+        layer = nn.TransformerEncoderLayer(dim, 4, 3 * dim, 0.1, batch_first=True, norm_first=True)
+        self.enc = nn.TransformerEncoder(layer, layers)
+        self.head = nn.Linear(dim, len(ALPHABET) + 1)
+
+    def forward(self, r: torch.Tensor | None, q: torch.Tensor | None, valid: torch.Tensor) -> torch.Tensor:
+        x = 0
+        if self.r_embed is not None:
+            x = x + self.r_embed(r + self.r_off[: self.kr]).sum(-2)
+        if self.q_embed is not None:
+            x = x + self.q_embed(q + self.q_off[: self.kq]).sum(-2)
+        x = x + self.pos(torch.arange(valid.shape[1]))[None]
+        return self.head(self.enc(x, src_key_padding_mask=~valid)).log_softmax(-1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("manifest", type=Path)
+    p.add_argument("--inputs", choices=("reasoning", "recon", "both"), default="both")
+    p.add_argument("--reasoning-codebooks", type=int, default=2)
+    p.add_argument("--recon-codebooks", type=int, default=4)
+    p.add_argument("--cpu-minutes", type=float, default=8.0)
+    p.add_argument("--dim", type=int, default=192)
+    p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--val-fraction", type=float, default=0.08)
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, default=None, help="append the result as one JSON line")
+    a = p.parse_args(argv)
+    torch.set_num_threads(1)
+    torch.manual_seed(a.seed)
+    rng = random.Random(a.seed)
+    from safetensors.torch import load_file
+
+    rows = load_rows(a.manifest, a.limit)
+    root = a.manifest.parent
+    sentences = sorted({normalise(r["text"]) for r in rows})
+    rng.shuffle(sentences)
+    val_sent = set(sentences[: max(1, int(len(sentences) * a.val_fraction))])
+    kr = a.reasoning_codebooks if a.inputs in ("reasoning", "both") else 0
+    kq = a.recon_codebooks if a.inputs in ("recon", "both") else 0
+    data: dict[str, list] = {"train": [], "val": []}
+    for r in rows:
+        t = load_file(str(root / r["codes"]))
+        rr, qq = to_grid(t["reasoning"][:kr].long() if kr else None, t["recon"][:kq].long() if kq else None)
+        text = normalise(r["text"])
+        y = torch.tensor([ALPHABET.index(c) + 1 for c in text])
+        n = (rr if rr is not None else qq).shape[0]
+        if n > 1000 or n < len(y) + 1:
+            continue
+        data["val" if text in val_sent else "train"].append((rr, qq, y, text))
+    print(f"{a.inputs}: {len(data['train'])} train / {len(data['val'])} val clips "
+          f"({len(sentences) - len(val_sent)} / {len(val_sent)} sentences)", flush=True)
+    model = Probe(kr, kq, 4096, 1024, a.dim, a.layers)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
+
+    def batch(items):
+        t = max((i[0] if i[0] is not None else i[1]).shape[0] for i in items)
+        valid = torch.zeros(len(items), t, dtype=torch.bool)
+        r = torch.zeros(len(items), t, max(kr, 1), dtype=torch.long)
+        q = torch.zeros(len(items), t, max(kq, 1), dtype=torch.long)
+        for b, (rr, qq, _, _) in enumerate(items):
+            n = (rr if rr is not None else qq).shape[0]
+            valid[b, :n] = True
+            if rr is not None:
+                r[b, :n] = rr
+            if qq is not None:
+                q[b, :n] = qq
+        return r, q, valid
+
+    def evaluate() -> float:
+        model.eval()
+        errs = chars = 0
+        with torch.no_grad():
+            for s in range(0, len(data["val"]), 32):
+                items = data["val"][s : s + 32]
+                r, q, valid = batch(items)
+                best = model(r, q, valid).argmax(-1)
+                for b, it in enumerate(items):
+                    ids = best[b, : int(valid[b].sum())].tolist()
+                    out = [i for k, i in enumerate(ids) if i and (k == 0 or ids[k - 1] != i)]
+                    hyp = "".join(ALPHABET[i - 1] for i in out)
+                    errs += edit_distance(hyp, it[3])
+                    chars += len(it[3])
+        model.train()
+        return errs / max(chars, 1)
+
+    t0, step, curve = time.process_time(), 0, []
+    budget = a.cpu_minutes * 60
+    next_eval = budget / 4
+    while True:
+        used = time.process_time() - t0
+        if used >= next_eval or used >= budget:
+            cer = evaluate()
+            curve.append({"cpu_min": round(used / 60, 2), "step": step, "cer": round(cer, 4)})
+            print(f"  cpu {used / 60:5.1f} min  step {step:5d}  val CER {cer:.3f}", flush=True)
+            next_eval += budget / 4
+            if used >= budget:
+                break
+        items = rng.sample(data["train"], a.batch)
+        r, q, valid = batch(items)
+        lr = a.lr * min(1.0, (step + 1) / 100)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        logp = model(r, q, valid)
+        ys = torch.cat([i[2] for i in items])
+        loss = F.ctc_loss(logp.transpose(0, 1), ys, valid.sum(1), torch.tensor([len(i[2]) for i in items]),
+                          zero_infinity=True)
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+    res = {"inputs": a.inputs, "reasoning_codebooks": kr, "recon_codebooks": kq, "manifest": str(a.manifest),
+           "train_clips": len(data["train"]), "val_clips": len(data["val"]), "curve": curve,
+           "val_cer": curve[-1]["cer"], "date": time.strftime("%Y-%m-%d")}
+    if a.json:
+        with a.json.open("a") as f:
+            f.write(json.dumps(res) + "\n")
+    return 0
+
+
+def edit_distance(a: str, b: str) -> int:
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
