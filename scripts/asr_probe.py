@@ -7,7 +7,12 @@ sentence is spoken in any training clip). ``--inputs`` picks what the recogniser
 
 * ``reasoning``: the 5 Hz reasoning frames (``--reasoning-codebooks`` stages),
 * ``recon``: the 12.5 Hz reconstruction frames (``--recon-codebooks`` stages),
-* ``both``: the two summed on a common 25 Hz grid.
+* ``both``: the two summed on a common 25 Hz grid,
+* with ``--dequantize`` the codes are first turned back into the codec's quantised vectors (the sum of
+  their codebook entries, frozen) and a learned linear map reads those, instead of a learned embedding
+  per code,
+* ``mel``: 80-band log-mel frames of the audio itself at 25 Hz (the reference: what the recogniser learns
+  from the signal before any tokenisation; the clip is the code file's ``audio/<...>.flac`` sibling).
 
 This is a diagnostic for the language model's token layout (which stream understanding tasks should
 read), not a shipped recogniser. One thread, a fixed CPU-time budget (``--cpu-minutes``)::
@@ -63,11 +68,14 @@ def to_grid(r: torch.Tensor | None, q: torch.Tensor | None) -> tuple[torch.Tenso
 
 
 class Probe(nn.Module):
-    def __init__(self, kr: int, kq: int, vr: int, vq: int, dim: int, layers: int) -> None:
+    def __init__(self, kr: int, kq: int, vr: int, vq: int, dim: int, layers: int, mel: bool = False,
+                 dq: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.kr, self.kq = kr, kq
-        self.r_embed = nn.Embedding(kr * vr, dim) if kr else None
-        self.q_embed = nn.Embedding(kq * vq, dim) if kq else None
+        self.mel = nn.Linear(80, dim) if mel else None
+        self.dq = nn.ModuleList([nn.Linear(dq[0], dim), nn.Linear(dq[1], dim)]) if dq else None
+        self.r_embed = nn.Embedding(kr * vr, dim) if kr and not (mel or dq) else None
+        self.q_embed = nn.Embedding(kq * vq, dim) if kq and not (mel or dq) else None
         self.register_buffer("r_off", torch.arange(max(kr, 1)) * vr, persistent=False)
         self.register_buffer("q_off", torch.arange(max(kq, 1)) * vq, persistent=False)
         self.pos = nn.Embedding(1024, dim)
@@ -77,10 +85,15 @@ class Probe(nn.Module):
 
     def forward(self, r: torch.Tensor | None, q: torch.Tensor | None, valid: torch.Tensor) -> torch.Tensor:
         x = 0
-        if self.r_embed is not None:
-            x = x + self.r_embed(r + self.r_off[: self.kr]).sum(-2)
-        if self.q_embed is not None:
-            x = x + self.q_embed(q + self.q_off[: self.kq]).sum(-2)
+        if self.mel is not None:
+            x = self.mel(r.float())
+        elif self.dq is not None:
+            x = (self.dq[0](r) if self.kr else 0) + (self.dq[1](q) if self.kq else 0)
+        else:
+            if self.r_embed is not None:
+                x = x + self.r_embed(r + self.r_off[: self.kr]).sum(-2)
+            if self.q_embed is not None:
+                x = x + self.q_embed(q + self.q_off[: self.kq]).sum(-2)
         x = x + self.pos(torch.arange(valid.shape[1]))[None]
         return self.head(self.enc(x, src_key_padding_mask=~valid)).log_softmax(-1)
 
@@ -88,9 +101,10 @@ class Probe(nn.Module):
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("manifest", type=Path)
-    p.add_argument("--inputs", choices=("reasoning", "recon", "both"), default="both")
+    p.add_argument("--inputs", choices=("reasoning", "recon", "both", "mel"), default="both")
     p.add_argument("--reasoning-codebooks", type=int, default=2)
     p.add_argument("--recon-codebooks", type=int, default=4)
+    p.add_argument("--dequantize", action="store_true", help="read the codes' codebook vectors (frozen)")
     p.add_argument("--cpu-minutes", type=float, default=8.0)
     p.add_argument("--dim", type=int, default=192)
     p.add_argument("--layers", type=int, default=3)
@@ -114,9 +128,33 @@ def main(argv: list[str] | None = None) -> int:
     kr = a.reasoning_codebooks if a.inputs in ("reasoning", "both") else 0
     kq = a.recon_codebooks if a.inputs in ("recon", "both") else 0
     data: dict[str, list] = {"train": [], "val": []}
+    if a.inputs == "mel":
+        import soundfile as sf
+        from reasoningcodec.features import WhisperLogMel
+
+        melspec = WhisperLogMel(24000, 480)
+    codec = None
+    if a.dequantize:
+        import reasoningcodec
+
+        codec = reasoningcodec.load().eval()
+        dq_dims = (codec.reasoning_vq.stages[0].out_proj.out_features, codec.recon_vq.stages[0].out_proj.out_features)
     for r in rows:
-        t = load_file(str(root / r["codes"]))
-        rr, qq = to_grid(t["reasoning"][:kr].long() if kr else None, t["recon"][:kq].long() if kq else None)
+        if a.inputs == "mel":
+            wav, sr = sf.read(str(root.parent / r["codes"].replace("codes/", "audio/", 1).replace(
+                ".safetensors", ".flac")), dtype="float32")
+            if sr != 24000 or wav.ndim != 1:
+                raise SystemExit(f"expected 24 kHz mono clips, got {sr} Hz {wav.shape}")
+            w = torch.from_numpy(wav)[: len(wav) // 960 * 960]
+            m = melspec(w[None])[0][0]
+            rr, qq = m[: m.shape[0] // 2 * 2].reshape(-1, 2, 80).mean(1), None
+        else:
+            t = load_file(str(root / r["codes"]))
+            rr, qq = to_grid(t["reasoning"][:kr].long() if kr else None, t["recon"][:kq].long() if kq else None)
+            if codec is not None:
+                with torch.no_grad():
+                    rr = codec.reasoning_vq.decode(rr.T[None])[0] if rr is not None else None
+                    qq = codec.recon_vq.decode(qq.T[None])[0] if qq is not None else None
         text = normalise(r["text"])
         y = torch.tensor([ALPHABET.index(c) + 1 for c in text])
         n = (rr if rr is not None else qq).shape[0]
@@ -125,14 +163,19 @@ def main(argv: list[str] | None = None) -> int:
         data["val" if text in val_sent else "train"].append((rr, qq, y, text))
     print(f"{a.inputs}: {len(data['train'])} train / {len(data['val'])} val clips "
           f"({len(sentences) - len(val_sent)} / {len(val_sent)} sentences)", flush=True)
-    model = Probe(kr, kq, 4096, 1024, a.dim, a.layers)
+    model = Probe(kr, kq, 4096, 1024, a.dim, a.layers, mel=a.inputs == "mel", dq=dq_dims if codec else None)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
 
     def batch(items):
         t = max((i[0] if i[0] is not None else i[1]).shape[0] for i in items)
         valid = torch.zeros(len(items), t, dtype=torch.bool)
-        r = torch.zeros(len(items), t, max(kr, 1), dtype=torch.long)
-        q = torch.zeros(len(items), t, max(kq, 1), dtype=torch.long)
+        if codec is not None:
+            r = torch.zeros(len(items), t, dq_dims[0])
+            q = torch.zeros(len(items), t, dq_dims[1])
+        else:
+            r = torch.zeros(len(items), t, 80 if a.inputs == "mel" else max(kr, 1),
+                            dtype=torch.float if a.inputs == "mel" else torch.long)
+            q = torch.zeros(len(items), t, max(kq, 1), dtype=torch.long)
         for b, (rr, qq, _, _) in enumerate(items):
             n = (rr if rr is not None else qq).shape[0]
             valid[b, :n] = True
@@ -185,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-    res = {"inputs": a.inputs, "reasoning_codebooks": kr, "recon_codebooks": kq, "manifest": str(a.manifest),
+    res = {"inputs": a.inputs, "dequantize": a.dequantize, "reasoning_codebooks": kr, "recon_codebooks": kq, "manifest": str(a.manifest),
            "train_clips": len(data["train"]), "val_clips": len(data["val"]), "curve": curve,
            "val_cer": curve[-1]["cer"], "date": time.strftime("%Y-%m-%d")}
     if a.json:

@@ -199,6 +199,36 @@ def test_ctc_auxiliary_loss_spans_training_and_loading(tok, vocab, tmp_path):
         UniAudioConfig.preset("tiny", CODEC, ctc_weight=-1.0)
 
 
+def test_codec_vector_inputs(tok, vocab, tmp_path):
+    codec = ReasoningCodec(CODEC).eval()
+    torch.manual_seed(0)
+    model = UniAudioLM(UniAudioConfig.preset("tiny", CODEC, codec_codebook_dim=CODEC.recon_codebook_dim)).eval()
+    model.set_codec_vectors(codec)
+    assert torch.allclose(model.codec_vectors_q[1], codec.recon_vq.stages[1].normalized_codebook())
+    g = torch.Generator().manual_seed(1)
+    batch = collate([build(understanding("asr", codes(g, 3, 6), "hi").segments, tok, vocab)], tok, vocab)
+    plain = model.embed(batch.text_ids, batch.audio_ids, batch.is_audio)
+    assert torch.equal(plain, torch.where(batch.is_audio[..., None],
+                                          model.audio_embed(batch.audio_ids + model._audio_offsets).sum(-2),
+                                          model.text_embed(batch.text_ids)))     # the projection starts at zero
+    with torch.no_grad():
+        model.codec_proj_r.weight.normal_()
+        model.codec_proj_q.weight.normal_()
+    extra = model._codec_vector_embed(batch.audio_ids)[0]
+    frames = batch.audio_ids[0]
+    is_code = frames[:, 0] < vocab.codebook_pad                                  # real code frames only
+    assert bool((extra[is_code].abs().sum(-1) > 0).all()) and bool((extra[~is_code] == 0).all())
+    # a reasoning frame: its codebook vectors, concatenated, through the reasoning projection
+    i = int(is_code.nonzero()[0])
+    want = model.codec_proj_r(torch.cat([model.codec_vectors_r[k, frames[i, k]] for k in range(2)]))
+    assert torch.allclose(extra[i], want, atol=1e-6)
+    model.save_pretrained(tmp_path)
+    again = UniAudioLM.from_pretrained(tmp_path)
+    assert torch.equal(again.codec_vectors_r, model.codec_vectors_r)
+    with pytest.raises(ValueError, match="codec vectors"):
+        tiny_model(0).set_codec_vectors(codec)
+
+
 # ---------------------------------------------------------------- generation
 def prompts(seed: int = 0):
     g = torch.Generator().manual_seed(seed)

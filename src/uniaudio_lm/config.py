@@ -67,6 +67,12 @@ class UniAudioConfig:
     #: target ``<transcription>`` are trained to spell that transcription (CTC over the text head's
     #: tokens plus the blank), which teaches them to carry the words the text head must then say.
     ctc_weight: float = 0.0
+    #: with ``codec_codebook_dim > 0`` the model also reads each audio code through the codec's own
+    #: codebook vector (``codec_codebook_dim`` wide, frozen, copied from the codec by
+    #: :meth:`UniAudioLM.set_codec_vectors`): a frame's vectors, one per codebook, concatenated and mapped
+    #: by a learned linear layer (zero at the start) are added to its learned code embeddings, so codes
+    #: the codec puts close together start out close for the model too.
+    codec_codebook_dim: int = 0
 
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -77,8 +83,8 @@ class UniAudioConfig:
                      "text_vocab_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"UniAudioConfig.{name} must be >= 1")
-        if self.ctc_weight < 0:
-            raise ValueError("UniAudioConfig.ctc_weight must be >= 0")
+        if self.ctc_weight < 0 or self.codec_codebook_dim < 0:
+            raise ValueError("UniAudioConfig.ctc_weight and codec_codebook_dim must be >= 0")
         if self.n_heads % self.n_kv_heads or self.depth_heads % self.depth_kv_heads:
             raise ValueError("n_heads must be a multiple of n_kv_heads (and depth_heads of depth_kv_heads)")
         if self.depth_dim % self.depth_heads or (self.head_dim or 0) % 2 or (self.depth_dim // self.depth_heads) % 2:

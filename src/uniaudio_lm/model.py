@@ -78,6 +78,14 @@ class UniAudioLM(nn.Module):
         self.text_head = nn.Linear(c.dim, c.text_vocab_size, bias=False)
         self.depth = DepthTransformer(c)
         self.ctc_blank = nn.Linear(c.dim, 1) if c.ctc_weight > 0 else None
+        self.codec_proj_r = self.codec_proj_q = None
+        if c.codec_codebook_dim:
+            d = c.codec_codebook_dim
+            v = c.audio_vocab
+            self.register_buffer("codec_vectors_r", torch.zeros(v.num_reasoning_codebooks, v.reasoning_codebook_size, d))
+            self.register_buffer("codec_vectors_q", torch.zeros(v.num_recon_codebooks, v.recon_codebook_size, d))
+            self.codec_proj_r = nn.Linear(v.num_reasoning_codebooks * d, c.dim, bias=False)
+            self.codec_proj_q = nn.Linear(v.num_recon_codebooks * d, c.dim, bias=False)
         self.rotary = Rotary(hd, c.rope_theta, c.rope_scaling)
         self.register_buffer("_audio_offsets", torch.arange(self.K) * self.Va, persistent=False)
         self.reset_parameters()
@@ -95,6 +103,9 @@ class UniAudioLM(nn.Module):
             nn.init.normal_(b.self_attn.o_proj.weight, std=std / (2 * self.config.n_layers) ** 0.5)
             nn.init.normal_(b.mlp.down_proj.weight, std=std / (2 * self.config.n_layers) ** 0.5)
         nn.init.normal_(self.depth.heads, std=std)
+        for proj in (self.codec_proj_r, self.codec_proj_q):
+            if proj is not None:
+                nn.init.zeros_(proj.weight)
 
     @property
     def layers(self) -> list[Block]:
@@ -108,7 +119,37 @@ class UniAudioLM(nn.Module):
     def embed(self, text_ids: torch.Tensor, audio_ids: torch.Tensor, is_audio: torch.Tensor) -> torch.Tensor:
         """``text_ids [B, T]``, ``audio_ids [B, T, K]``, ``is_audio [B, T]`` → ``[B, T, D]``."""
         a = self.audio_embed(audio_ids + self._audio_offsets).sum(-2)
+        if self.codec_proj_r is not None:
+            a = a + self._codec_vector_embed(audio_ids)
         return torch.where(is_audio[..., None], a, self.text_embed(text_ids))
+
+    def _codec_vector_embed(self, audio_ids: torch.Tensor) -> torch.Tensor:
+        """The codec-codebook-vector part of the audio embedding (zero for special / padding frames)."""
+        v = self.vocab
+        out = []
+        for table, proj, lo, n in ((self.codec_vectors_r, self.codec_proj_r, 0, v.reasoning_codebook_size),
+                                   (self.codec_vectors_q, self.codec_proj_q, v.recon_offset, v.recon_codebook_size)):
+            k = table.shape[0]
+            ids = audio_ids[..., :k] - lo
+            ok = (ids >= 0) & (ids < n)
+            rows = ids.clamp(0, n - 1) + torch.arange(k, device=ids.device) * n
+            vec = table.flatten(0, 1)[rows] * ok[..., None].to(table.dtype)      # [..., k, d]
+            out.append(proj(vec.flatten(-2).to(proj.weight.dtype)))
+        return out[0] + out[1]
+
+    @torch.no_grad()
+    def set_codec_vectors(self, codec: torch.nn.Module) -> None:
+        """Copy the codec's unit-length codebook vectors (``reasoning_vq`` / ``recon_vq`` stages) into the
+        frozen tables of a model built with ``codec_codebook_dim``."""
+        if self.codec_proj_r is None:
+            raise ValueError("this model reads no codec vectors (codec_codebook_dim 0)")
+        for table, vq in ((self.codec_vectors_r, codec.reasoning_vq), (self.codec_vectors_q, codec.recon_vq)):
+            for k in range(table.shape[0]):
+                cb = vq.stages[k].normalized_codebook()
+                if tuple(cb.shape) != tuple(table.shape[1:]):
+                    raise ValueError(f"codec codebook {k} is {tuple(cb.shape)}, the model expects "
+                                     f"{tuple(table.shape[1:])}")
+                table[k] = cb.to(table)
 
     def hidden(self, text_ids: torch.Tensor, audio_ids: torch.Tensor, is_audio: torch.Tensor,
                valid: torch.Tensor, cache: KVCache | None = None) -> GlobalOutput:
@@ -262,14 +303,17 @@ class UniAudioLM(nn.Module):
     def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu",
                         overrides: dict | None = None) -> "UniAudioLM":
         """Load a model written by :meth:`save_pretrained`. ``overrides`` replaces config fields that add
-        modules for training only (``ctc_weight``): weights the folder lacks for them start fresh."""
+        modules (``ctc_weight``, ``codec_codebook_dim``): weights the folder lacks for them start fresh (the
+        codec-vector tables empty: fill them with :meth:`set_codec_vectors`)."""
         d = Path(directory)
         config = UniAudioConfig.from_json(d / "config.json")
         fresh: tuple[str, ...] = ()
         if overrides:
-            had_ctc = config.ctc_weight > 0
+            before = config
             config = dataclasses.replace(config, **overrides)
-            fresh = ("ctc_blank.",) if config.ctc_weight > 0 and not had_ctc else ()
+            fresh = (*(("ctc_blank.",) if config.ctc_weight > 0 and not before.ctc_weight else ()),
+                     *(("codec_vectors_", "codec_proj_") if config.codec_codebook_dim and not before.codec_codebook_dim
+                       else ()))
         model = cls(config)
         missing, unexpected = load_model(model, str(d / "model.safetensors"), strict=False, device=str(map_location))
         bad = [k for k in missing if not k.startswith(fresh or ("\0",))] + \

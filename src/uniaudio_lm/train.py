@@ -57,7 +57,7 @@ _WHAT = "uniaudio_lm training recipe"
 
 CSV_FIELDS = ("step", "loss", "text_loss", "audio_loss", "lr", "tokens", "n_text", "n_audio", "cpu_s", "ctc_loss")
 #: Model-config fields that only shape training; a recipe's ``model`` may set them on top of ``init_from``.
-TRAINING_FIELDS = ("audio_loss_weight", "ctc_weight")
+TRAINING_FIELDS = ("audio_loss_weight", "ctc_weight", "codec_codebook_dim")
 
 
 @dataclass
@@ -172,14 +172,37 @@ def _build_model(cfg: TrainConfig, tok: TextTokenizer) -> UniAudioLM:
     codec = CodecConfig(**cfg.codec)
     if cfg.init_from and (Path(cfg.init_from) / "model.safetensors").is_file() and \
             "model_type" not in json.loads((Path(cfg.init_from) / "config.json").read_text()):
-        return UniAudioLM.from_pretrained(cfg.init_from,
-                                          overrides={k: v for k, v in cfg.model.items() if k in TRAINING_FIELDS})
+        model = UniAudioLM.from_pretrained(cfg.init_from,
+                                           overrides={k: v for k, v in cfg.model.items() if k in TRAINING_FIELDS})
+        if model.config.codec_codebook_dim and not bool(model.codec_vectors_r.any()):
+            _fill_codec_vectors(model, cfg)
+        return model
     base = UniAudioConfig.preset(cfg.preset, codec, text_vocab_size=tok.vocab_size, **cfg.model)
     if cfg.init_from:
         from .hf import from_hf_llama
 
-        return from_hf_llama(cfg.init_from, codec, base)
-    return UniAudioLM(base)
+        model = from_hf_llama(cfg.init_from, codec, base)
+    else:
+        model = UniAudioLM(base)
+    if base.codec_codebook_dim:
+        _fill_codec_vectors(model, cfg)
+    return model
+
+
+def _fill_codec_vectors(model: UniAudioLM, cfg: TrainConfig) -> None:
+    """Copy the default codec's codebook vectors into the model (the codec the manifests' codes come from:
+    the manifests' ``info.json`` names it, and a different one is an error)."""
+    import reasoningcodec
+
+    codec = reasoningcodec.load()
+    for m in cfg.manifests:
+        info = Path(m).parent / "info.json"
+        if info.is_file():
+            used = json.loads(info.read_text()).get("model_id")
+            have = codec.config.model_id
+            if used and used != have:
+                raise ValueError(f"{m} holds codes of codec {used}, the default codec is {have}")
+    model.set_codec_vectors(codec)
 
 
 def _wrap(model: UniAudioLM, cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
