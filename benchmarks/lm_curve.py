@@ -42,7 +42,8 @@ from benchmarks import lm_eval as E  # noqa: E402
 from benchmarks import lm_tasks as LT  # noqa: E402
 
 #: (task, metric) pairs plotted, and how one item scores for the paired comparison.
-CURVE_METRICS = {"fewshot_classify": ("accuracy", "accuracy (real names shuffled)"), "asr": ("CER (en)",)}
+CURVE_METRICS = {"fewshot_classify": ("accuracy", "accuracy (real names shuffled)"), "asr": ("CER (en)",),
+                 "asr_ctc": ("CER (en)",)}
 
 
 def snapshots(run: Path) -> list[tuple[int, Path]]:
@@ -109,6 +110,10 @@ def score(folder: Path, codec: Any, a: argparse.Namespace, tasks: list[str]) -> 
     for t in tasks:
         LT.TASK_FNS[t](b)
         out["items"][t] = item_scores(b, t)
+    if "asr" in tasks and getattr(pipe.model, "ctc_blank", None) is not None:
+        cer, items = ctc_readout(b, pipe)
+        out["metrics"]["asr_ctc|CER (en)"] = cer
+        out["items"]["asr_ctc"] = items
     for r in b.rows:
         if r["kind"] == "model" and r["metric"] in CURVE_METRICS.get(r["task"], ()):
             out["metrics"][f"{r['task']}|{r['metric']}"] = r["value"]
@@ -116,6 +121,27 @@ def score(folder: Path, codec: Any, a: argparse.Namespace, tasks: list[str]) -> 
             what = r["note"].split(";")[0]
             out.setdefault("baselines", {})[f"{r['task']}|{r['metric']}|{what}"] = r["value"]
     return out
+
+
+@torch.no_grad()
+def ctc_readout(b: Any, pipe: Any) -> tuple[float, list[float]]:
+    """The CTC head's greedy transcripts of the everyday ASR clips (models trained with ``ctc_weight``):
+    the ASR prompt and the clip's audio item, read at its audio positions. Returns the corpus CER and the
+    per-sentence CERs."""
+    from uniaudio_lm import build, collate
+    from uniaudio_lm.tasks import understanding
+
+    model = pipe.model.eval()
+    blank = model.config.text_vocab_size
+    pairs = []
+    for r in LT.everyday_rows(b, "asr"):
+        ex = understanding("asr", pipe.encode(str(b.path(r["audio"]))), None)
+        batch = collate([build(ex.segments, pipe.tokenizer, model.vocab, eot=False)], pipe.tokenizer, model.vocab)
+        h = model.hidden(batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid).text_hidden[0]
+        best = model.ctc_log_probs(h[batch.is_audio[0]]).argmax(-1).tolist()
+        ids = [i for k, i in enumerate(best) if i != blank and (k == 0 or best[k - 1] != i)]
+        pairs.append((r["text"], pipe.tokenizer.decode(ids)))
+    return E.error_rate(pairs, "char").rate, [E.error_rate([p], "char").rate for p in pairs]
 
 
 def paired(ctrl: list[float], arm: list[float], n_boot: int = 2000, seed: int = 0) -> dict[str, float]:
@@ -179,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tasks", default="fewshot_classify", help="comma list of lm_tasks tasks")
     ap.add_argument("--control", default=None, help="run name the others are compared with")
     ap.add_argument("--every", type=int, default=1, help="score every N-th snapshot (and the last)")
+    ap.add_argument("--steps", default=None, help="comma list: score only these snapshot steps")
     ap.add_argument("--data", type=Path, default=ROOT / "data" / "lm")
     ap.add_argument("--per-task", type=int, default=20)
     ap.add_argument("--asr-en-rows", type=int, default=100)
@@ -213,7 +240,11 @@ def main(argv: list[str] | None = None) -> int:
         done = {p["step"] for p in pts if all(t in p["items"] for t in tasks)}
         cpu = cpu_at(run)
         snaps = snapshots(run)
-        chosen = [s for i, s in enumerate(snaps) if i % a.every == a.every - 1 or i == len(snaps) - 1]
+        if a.steps:
+            want = {int(x) for x in a.steps.split(",") if x.strip()}
+            chosen = [s for s in snaps if s[0] in want]
+        else:
+            chosen = [s for i, s in enumerate(snaps) if i % a.every == a.every - 1 or i == len(snaps) - 1]
         if 0 not in done:
             if start_pt is None:
                 t0 = time.perf_counter()

@@ -243,9 +243,10 @@ class UniAudioLM(nn.Module):
         loss = text_loss + self.config.audio_loss_weight * audio_loss
         ctc = None
         if self.ctc_blank is not None:
-            ctc = self.ctc_loss(g.text_hidden, batch)
+            spans = self.ctc_spans(batch)
+            ctc = self.ctc_loss(g.text_hidden, batch, spans)
             loss = loss + self.config.ctc_weight * ctc
-            ctc = ctc.detach()
+            ctc = ctc.detach() if spans else None      # a batch without recognition rows has no CTC loss
         return LMOutput(loss, text_loss.detach(), audio_loss.detach(), int(text_sel.sum()), int(audio_sel.sum()), ctc)
 
     def ctc_spans(self, batch: SentenceBatch) -> list[tuple[int, int, int, torch.Tensor]]:
@@ -275,9 +276,11 @@ class UniAudioLM(nn.Module):
             raise ValueError("this model has no CTC head (ctc_weight 0)")
         return torch.cat([self.text_logits(text_hidden), self.ctc_blank(text_hidden)], -1).float().log_softmax(-1)
 
-    def ctc_loss(self, text_hidden: torch.Tensor, batch: SentenceBatch) -> torch.Tensor:
-        """Mean CTC loss (per target token) over the batch's speech-recognition spans."""
-        spans = self.ctc_spans(batch)
+    def ctc_loss(self, text_hidden: torch.Tensor, batch: SentenceBatch,
+                 spans: list[tuple[int, int, int, torch.Tensor]] | None = None) -> torch.Tensor:
+        """Mean CTC loss (per target token) over the batch's speech-recognition spans (zero, with a graph,
+        when there are none)."""
+        spans = self.ctc_spans(batch) if spans is None else spans
         if not spans:
             return text_hidden.sum() * 0.0 + self.ctc_blank.weight.sum() * 0.0
         lens = [e - s for _, s, e, _ in spans]
