@@ -227,6 +227,32 @@ def test_codec_vector_inputs(tok, vocab, tmp_path):
     assert torch.equal(again.codec_vectors_r, model.codec_vectors_r)
     with pytest.raises(ValueError, match="codec vectors"):
         tiny_model(0).set_codec_vectors(codec)
+    # codec_vectors_only: real codes no longer reach the learned table; the least-squares start fits it
+    only = UniAudioLM.from_pretrained(tmp_path, overrides={"codec_vectors_only": True})
+    only.set_codec_vectors(codec)
+    fit = only.fit_codec_projection()
+    assert set(fit) == {"reasoning_0", "reasoning_1", "recon_0", "recon_1", "recon_2"}
+    assert all(-1e-4 <= v <= 1 for v in fit.values())
+    e1 = only.embed(batch.text_ids, batch.audio_ids, batch.is_audio)
+    with torch.no_grad():
+        for k in range(only.K):                                       # the learned rows of real codes
+            only.audio_embed.weight[k * only.Va : k * only.Va + vocab.codebook_pad] += 1.0
+    assert torch.equal(e1, only.embed(batch.text_ids, batch.audio_ids, batch.is_audio))
+    with torch.no_grad():
+        only.audio_embed.weight[vocab.codebook_pad + 1 :] += 1.0      # special and padding rows still count
+    e2 = only.embed(batch.text_ids, batch.audio_ids, batch.is_audio)
+    assert not torch.equal(e1[0, ~is_code & batch.is_audio[0]], e2[0, ~is_code & batch.is_audio[0]])
+    # the fit recovers embeddings that are linear in the codec vectors
+    with torch.no_grad():
+        w = torch.randn(CODEC.recon_codebook_dim, only.config.dim)
+        for k in range(CODEC.num_recon_codebooks):
+            lo = k * only.Va + vocab.recon_offset
+            only.audio_embed.weight[lo : lo + CODEC.recon_codebook_size] = only.codec_vectors_q[k] @ w + 0.5
+    assert only.fit_codec_projection()["recon_0"] > 0.999
+    with pytest.raises(ValueError, match="codec_vectors_only"):
+        model.fit_codec_projection()
+    with pytest.raises(ValueError, match="codec_codebook_dim"):
+        UniAudioConfig.preset("tiny", CODEC, codec_vectors_only=True)
 
 
 # ---------------------------------------------------------------- generation

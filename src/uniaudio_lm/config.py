@@ -73,6 +73,11 @@ class UniAudioConfig:
     #: by a learned linear layer (zero at the start) are added to its learned code embeddings, so codes
     #: the codec puts close together start out close for the model too.
     codec_codebook_dim: int = 0
+    #: with ``codec_codebook_dim``: read real codes *only* through the codec vectors (the learned code
+    #: embeddings then serve the special frames alone), plus one learned offset for code frames.
+    #: :meth:`UniAudioLM.fit_codec_projection` starts the maps as the least-squares fit of the learned
+    #: embeddings, so a model trained without this option keeps most of its input function.
+    codec_vectors_only: bool = False
 
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -85,6 +90,8 @@ class UniAudioConfig:
                 raise ValueError(f"UniAudioConfig.{name} must be >= 1")
         if self.ctc_weight < 0 or self.codec_codebook_dim < 0:
             raise ValueError("UniAudioConfig.ctc_weight and codec_codebook_dim must be >= 0")
+        if self.codec_vectors_only and not self.codec_codebook_dim:
+            raise ValueError("UniAudioConfig.codec_vectors_only needs codec_codebook_dim > 0")
         if self.n_heads % self.n_kv_heads or self.depth_heads % self.depth_kv_heads:
             raise ValueError("n_heads must be a multiple of n_kv_heads (and depth_heads of depth_kv_heads)")
         if self.depth_dim % self.depth_heads or (self.head_dim or 0) % 2 or (self.depth_dim // self.depth_heads) % 2:

@@ -86,6 +86,8 @@ class UniAudioLM(nn.Module):
             self.register_buffer("codec_vectors_q", torch.zeros(v.num_recon_codebooks, v.recon_codebook_size, d))
             self.codec_proj_r = nn.Linear(v.num_reasoning_codebooks * d, c.dim, bias=False)
             self.codec_proj_q = nn.Linear(v.num_recon_codebooks * d, c.dim, bias=False)
+        #: learned offsets of reasoning (row 0) and reconstruction (row 1) code frames
+        self.codec_offset = nn.Parameter(torch.zeros(2, c.dim)) if c.codec_vectors_only else None
         self.rotary = Rotary(hd, c.rope_theta, c.rope_scaling)
         self.register_buffer("_audio_offsets", torch.arange(self.K) * self.Va, persistent=False)
         self.reset_parameters()
@@ -118,7 +120,16 @@ class UniAudioLM(nn.Module):
     # ------------------------------------------------------------------ global stack
     def embed(self, text_ids: torch.Tensor, audio_ids: torch.Tensor, is_audio: torch.Tensor) -> torch.Tensor:
         """``text_ids [B, T]``, ``audio_ids [B, T, K]``, ``is_audio [B, T]`` → ``[B, T, D]``."""
-        a = self.audio_embed(audio_ids + self._audio_offsets).sum(-2)
+        a = self.audio_embed(audio_ids + self._audio_offsets)
+        if self.codec_offset is not None:          # real codes are read through the codec vectors only
+            v = self.vocab
+            a = (a * (audio_ids >= v.codebook_pad)[..., None]).sum(-2)
+            first = audio_ids[..., 0]
+            is_r = first < v.reasoning_codebook_size
+            is_q = (first >= v.recon_offset) & (first < v.codebook_pad)
+            a = a + is_r[..., None] * self.codec_offset[0] + is_q[..., None] * self.codec_offset[1]
+        else:
+            a = a.sum(-2)
         if self.codec_proj_r is not None:
             a = a + self._codec_vector_embed(audio_ids)
         return torch.where(is_audio[..., None], a, self.text_embed(text_ids))
@@ -150,6 +161,32 @@ class UniAudioLM(nn.Module):
                     raise ValueError(f"codec codebook {k} is {tuple(cb.shape)}, the model expects "
                                      f"{tuple(table.shape[1:])}")
                 table[k] = cb.to(table)
+
+    @torch.no_grad()
+    def fit_codec_projection(self) -> dict[str, float]:
+        """For a ``codec_vectors_only`` model: set the codec-vector maps and the code-frame offsets to the
+        least-squares fit of the learned code embeddings from the codec vectors, per stream; returns the
+        fraction of the embeddings' variance each fit explains."""
+        if self.codec_offset is None:
+            raise ValueError("fit_codec_projection needs a model built with codec_vectors_only")
+        v, va = self.vocab, self.Va
+        out = {}
+        offset = torch.zeros(2, self.config.dim)
+        for row, (name, table, proj, lo) in enumerate((("reasoning", self.codec_vectors_r, self.codec_proj_r, 0),
+                                      ("recon", self.codec_vectors_q, self.codec_proj_q, v.recon_offset))):
+            k, n, d = table.shape
+            weights = []
+            for i in range(k):
+                emb = self.audio_embed.weight[i * va + lo : i * va + lo + n].float()      # [n, D]
+                x = torch.cat([table[i].float(), torch.ones(n, 1)], 1)                    # [n, d + 1]
+                sol = torch.linalg.lstsq(x, emb).solution                                # [d + 1, D]
+                resid = emb - x @ sol
+                out[f"{name}_{i}"] = float(1 - resid.var(0).sum() / emb.var(0).sum())
+                weights.append(sol[:d].T)
+                offset[row] += sol[d]
+            proj.weight.copy_(torch.cat(weights, 1).to(proj.weight))
+        self.codec_offset.copy_(offset.to(self.codec_offset))
+        return out
 
     def hidden(self, text_ids: torch.Tensor, audio_ids: torch.Tensor, is_audio: torch.Tensor,
                valid: torch.Tensor, cache: KVCache | None = None) -> GlobalOutput:
@@ -316,7 +353,8 @@ class UniAudioLM(nn.Module):
             config = dataclasses.replace(config, **overrides)
             fresh = (*(("ctc_blank.",) if config.ctc_weight > 0 and not before.ctc_weight else ()),
                      *(("codec_vectors_", "codec_proj_") if config.codec_codebook_dim and not before.codec_codebook_dim
-                       else ()))
+                       else ()),
+                     *(("codec_offset",) if config.codec_vectors_only and not before.codec_vectors_only else ()))
         model = cls(config)
         missing, unexpected = load_model(model, str(d / "model.safetensors"), strict=False, device=str(map_location))
         bad = [k for k in missing if not k.startswith(fresh or ("\0",))] + \

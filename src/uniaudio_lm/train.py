@@ -57,7 +57,7 @@ _WHAT = "uniaudio_lm training recipe"
 
 CSV_FIELDS = ("step", "loss", "text_loss", "audio_loss", "lr", "tokens", "n_text", "n_audio", "cpu_s", "ctc_loss")
 #: Model-config fields that only shape training; a recipe's ``model`` may set them on top of ``init_from``.
-TRAINING_FIELDS = ("audio_loss_weight", "ctc_weight", "codec_codebook_dim")
+TRAINING_FIELDS = ("audio_loss_weight", "ctc_weight", "codec_codebook_dim", "codec_vectors_only")
 
 
 @dataclass
@@ -176,6 +176,10 @@ def _build_model(cfg: TrainConfig, tok: TextTokenizer) -> UniAudioLM:
                                            overrides={k: v for k, v in cfg.model.items() if k in TRAINING_FIELDS})
         if model.config.codec_codebook_dim and not bool(model.codec_vectors_r.any()):
             _fill_codec_vectors(model, cfg)
+            if model.config.codec_vectors_only:
+                fit = model.fit_codec_projection()
+                print("codec-vector maps fitted to the learned embeddings (variance explained): "
+                      + ", ".join(f"{k} {v:.2f}" for k, v in fit.items()), file=sys.stderr)
         return model
     base = UniAudioConfig.preset(cfg.preset, codec, text_vocab_size=tok.vocab_size, **cfg.model)
     if cfg.init_from:
