@@ -114,15 +114,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="append the result as one JSON line")
+    p.add_argument("--test", type=Path, action="append", default=[],
+                   help="a token manifest whose English asr rows are scored once, after training (repeatable)")
+    p.add_argument("--train-also", type=Path, action="append", default=[],
+                   help="another token manifest whose speech rows join the training side (repeatable)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(a.seed)
     rng = random.Random(a.seed)
     from safetensors.torch import load_file
 
-    rows = load_rows(a.manifest, a.limit)
-    root = a.manifest.parent
-    sentences = sorted({normalise(r["text"]) for r in rows})
+    rows = [dict(r, _root=str(a.manifest.parent)) for r in load_rows(a.manifest, a.limit)]
+    for extra in a.train_also:
+        rows += [dict(r, _root=str(extra.parent), _train=True) for r in load_rows(extra, a.limit)]
+    sentences = sorted({normalise(r["text"]) for r in rows if not r.get("_train")})
     rng.shuffle(sentences)
     val_sent = set(sentences[: max(1, int(len(sentences) * a.val_fraction))])
     kr = a.reasoning_codebooks if a.inputs in ("reasoning", "both") else 0
@@ -139,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
 
         codec = reasoningcodec.load().eval()
         dq_dims = (codec.reasoning_vq.stages[0].out_proj.out_features, codec.recon_vq.stages[0].out_proj.out_features)
-    for r in rows:
+    def features(r: dict) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        root = Path(r["_root"])
         if a.inputs == "mel":
             wav, sr = sf.read(str(root.parent / r["codes"].replace("codes/", "audio/", 1).replace(
                 ".safetensors", ".flac")), dtype="float32")
@@ -147,19 +153,24 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"expected 24 kHz mono clips, got {sr} Hz {wav.shape}")
             w = torch.from_numpy(wav)[: len(wav) // 960 * 960]
             m = melspec(w[None])[0][0]
-            rr, qq = m[: m.shape[0] // 2 * 2].reshape(-1, 2, 80).mean(1), None
-        else:
-            t = load_file(str(root / r["codes"]))
-            rr, qq = to_grid(t["reasoning"][:kr].long() if kr else None, t["recon"][:kq].long() if kq else None)
-            if codec is not None:
-                with torch.no_grad():
-                    rr = codec.reasoning_vq.decode(rr.T[None])[0] if rr is not None else None
-                    qq = codec.recon_vq.decode(qq.T[None])[0] if qq is not None else None
+            return m[: m.shape[0] // 2 * 2].reshape(-1, 2, 80).mean(1), None
+        t = load_file(str(root / r["codes"]))
+        rr, qq = to_grid(t["reasoning"][:kr].long() if kr else None, t["recon"][:kq].long() if kq else None)
+        if codec is not None:
+            with torch.no_grad():
+                rr = codec.reasoning_vq.decode(rr.T[None])[0] if rr is not None else None
+                qq = codec.recon_vq.decode(qq.T[None])[0] if qq is not None else None
+        return rr, qq
+
+    for r in rows:
+        rr, qq = features(r)
         text = normalise(r["text"])
         y = torch.tensor([ALPHABET.index(c) + 1 for c in text])
         n = (rr if rr is not None else qq).shape[0]
         if n > 1000 or n < len(y) + 1:
             continue
+        if text in val_sent and r.get("_train"):
+            continue                      # a validation sentence never reaches the training side
         data["val" if text in val_sent else "train"].append((rr, qq, y, text))
     print(f"{a.inputs}: {len(data['train'])} train / {len(data['val'])} val clips "
           f"({len(sentences) - len(val_sent)} / {len(val_sent)} sentences)", flush=True)
@@ -185,12 +196,12 @@ def main(argv: list[str] | None = None) -> int:
                 q[b, :n] = qq
         return r, q, valid
 
-    def evaluate() -> float:
+    def evaluate(split: str = "val") -> float:
         model.eval()
         errs = chars = 0
         with torch.no_grad():
-            for s in range(0, len(data["val"]), 32):
-                items = data["val"][s : s + 32]
+            for s in range(0, len(data[split]), 32):
+                items = data[split][s : s + 32]
                 r, q, valid = batch(items)
                 best = model(r, q, valid).argmax(-1)
                 for b, it in enumerate(items):
@@ -228,7 +239,18 @@ def main(argv: list[str] | None = None) -> int:
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-    res = {"inputs": a.inputs, "dequantize": a.dequantize, "reasoning_codebooks": kr, "recon_codebooks": kq, "manifest": str(a.manifest),
+    tests = {}
+    for m in a.test:
+        data["test"] = []
+        for r in load_rows(m, None):
+            if r.get("task") != "asr":
+                continue
+            rr, qq = features(dict(r, _root=str(m.parent)))
+            text = normalise(r["text"])
+            data["test"].append((rr, qq, torch.tensor([ALPHABET.index(c) + 1 for c in text]), text))
+        tests[str(m)] = {"clips": len(data["test"]), "cer": round(evaluate("test"), 4)}
+        print(f"  test {m}: {tests[str(m)]}", flush=True)
+    res = {"inputs": a.inputs, "tests": tests, "train_also": [str(x) for x in a.train_also], "dequantize": a.dequantize, "reasoning_codebooks": kr, "recon_codebooks": kq, "manifest": str(a.manifest),
            "train_clips": len(data["train"]), "val_clips": len(data["val"]), "curve": curve,
            "val_cer": curve[-1]["cer"], "date": time.strftime("%Y-%m-%d")}
     if a.json:
