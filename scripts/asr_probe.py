@@ -72,6 +72,7 @@ class Probe(nn.Module):
                  dq: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.kr, self.kq = kr, kq
+        self.causal = False
         self.mel = nn.Linear(80, dim) if mel else None
         self.dq = nn.ModuleList([nn.Linear(dq[0], dim), nn.Linear(dq[1], dim)]) if dq else None
         self.r_embed = nn.Embedding(kr * vr, dim) if kr and not (mel or dq) else None
@@ -95,7 +96,8 @@ class Probe(nn.Module):
             if self.q_embed is not None:
                 x = x + self.q_embed(q + self.q_off[: self.kq]).sum(-2)
         x = x + self.pos(torch.arange(valid.shape[1]))[None]
-        return self.head(self.enc(x, src_key_padding_mask=~valid)).log_softmax(-1)
+        mask = nn.Transformer.generate_square_subsequent_mask(valid.shape[1]) if self.causal else None
+        return self.head(self.enc(x, mask=mask, src_key_padding_mask=~valid, is_causal=self.causal)).log_softmax(-1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reasoning-codebooks", type=int, default=2)
     p.add_argument("--recon-codebooks", type=int, default=4)
     p.add_argument("--dequantize", action="store_true", help="read the codes' codebook vectors (frozen)")
+    p.add_argument("--causal", action="store_true", help="causal attention (each frame sees only the past)")
     p.add_argument("--cpu-minutes", type=float, default=8.0)
     p.add_argument("--dim", type=int, default=192)
     p.add_argument("--layers", type=int, default=3)
@@ -175,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{a.inputs}: {len(data['train'])} train / {len(data['val'])} val clips "
           f"({len(sentences) - len(val_sent)} / {len(val_sent)} sentences)", flush=True)
     model = Probe(kr, kq, 4096, 1024, a.dim, a.layers, mel=a.inputs == "mel", dq=dq_dims if codec else None)
+    model.causal = a.causal
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
 
     def batch(items):
@@ -250,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             data["test"].append((rr, qq, torch.tensor([ALPHABET.index(c) + 1 for c in text]), text))
         tests[str(m)] = {"clips": len(data["test"]), "cer": round(evaluate("test"), 4)}
         print(f"  test {m}: {tests[str(m)]}", flush=True)
-    res = {"inputs": a.inputs, "tests": tests, "train_also": [str(x) for x in a.train_also], "dequantize": a.dequantize, "reasoning_codebooks": kr, "recon_codebooks": kq, "manifest": str(a.manifest),
+    res = {"inputs": a.inputs, "causal": a.causal, "tests": tests, "train_also": [str(x) for x in a.train_also], "dequantize": a.dequantize, "reasoning_codebooks": kr, "recon_codebooks": kq, "manifest": str(a.manifest),
            "train_clips": len(data["train"]), "val_clips": len(data["val"]), "curve": curve,
            "val_cer": curve[-1]["cer"], "date": time.strftime("%Y-%m-%d")}
     if a.json:
