@@ -81,7 +81,7 @@ class Probe(nn.Module):
         self.register_buffer("q_off", torch.arange(max(kq, 1)) * vq, persistent=False)
         self.pos = nn.Embedding(1024, dim)
         layer = nn.TransformerEncoderLayer(dim, 4, 3 * dim, 0.1, batch_first=True, norm_first=True)
-        self.enc = nn.TransformerEncoder(layer, layers)
+        self.enc = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.head = nn.Linear(dim, len(ALPHABET) + 1)
 
     def forward(self, r: torch.Tensor | None, q: torch.Tensor | None, valid: torch.Tensor) -> torch.Tensor:
