@@ -85,6 +85,7 @@ import torch  # noqa: E402
 
 from benchmarks import lm_eval as E  # noqa: E402
 from uniaudio_lm import status as S  # noqa: E402
+from uniaudio_lm.episode_stream import recording_of  # noqa: E402
 from uniaudio_lm.recipes import episodes as EP  # noqa: E402
 
 SR = E.LM_RATE
@@ -763,12 +764,6 @@ def train_sound_classes(b: Bench) -> set[str]:
     return out
 
 
-def recording_of(r: dict) -> str:
-    """Source recording of a labelled sound clip: its Tux Paint file, else the clip itself (a synthesis)."""
-    f = (r.get("augment") or {}).get("file")
-    return f"tuxpaint:{f}" if f else f"clip:{r['audio']}"
-
-
 def fewshot_pool(b: Bench) -> dict[str, dict[str, list[str]]]:
     """Held-out labelled sound clips of every test recipe: class → source recording → clip paths."""
     pool: dict[str, dict[str, list[str]]] = {}
@@ -781,7 +776,7 @@ def fewshot_pool(b: Bench) -> dict[str, dict[str, list[str]]]:
     for task in ("audio_caption", "text_to_sound", "audio_qa"):
         for r in b.test.get(task, []):
             if r.get("label") and r.get("audio"):
-                put(r["label"], recording_of(r), r["audio"])
+                put(r["label"], recording_of(r, "audio"), r["audio"])
     for r in b.test.get("fewshot_classify", []):
         if "recording" in r:  # rows of recipes.episodes (older rows do not say their recordings)
             put(r["class"], r["recording"], r["audio"])

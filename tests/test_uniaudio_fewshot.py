@@ -100,7 +100,7 @@ def test_benchmark_episodes_use_held_out_clips_of_other_recordings():
     b._train = train
     assert L.train_sound_classes(b) == {"dog", "owl"}
     eps = L.fewshot_episodes(b)
-    rec = {r["audio"]: L.recording_of(r) for rows in test.values() for r in rows}
+    rec = {r["audio"]: L.recording_of(r, "audio") for rows in test.values() for r in rows}
     assert len(eps) == 60
     for ep, demos, query in eps:
         assert set(ep.classes) <= {"camel", "goat", "bell"}

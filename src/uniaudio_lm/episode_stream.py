@@ -53,9 +53,11 @@ class Clip:
     recording: str
 
 
-def _recording(row: dict[str, Any]) -> str:
+def recording_of(row: dict[str, Any], key: str = "codes") -> str:
+    """The source recording of a labelled clip row: its Tux Paint file (augmented copies share it), else
+    its ``recording`` field, else the clip itself (``row[key]``: a synthesis is its own recording)."""
     f = (row.get("augment") or {}).get("file")
-    return f"tuxpaint:{f}" if f else row.get("recording") or f"clip:{row['codes']}"
+    return f"tuxpaint:{f}" if f else row.get("recording") or f"clip:{row[key]}"
 
 
 def labelled_clips(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, list[Clip]]]:
@@ -77,7 +79,7 @@ def labelled_clips(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, list[C
             continue
         if not isinstance(codes, str):
             continue
-        clip = Clip(codes, _recording(r))
+        clip = Clip(codes, recording_of(r))
         if isinstance(r.get("label"), str) and r.get("origin") in ("tuxpaint", "synthetic"):
             put("sound", r["label"], clip)
             if r.get("origin") == "tuxpaint":
