@@ -18,6 +18,7 @@ Writes ``<out>/lm_speed.json`` and ``<out>/lm_speed.md`` (default ``runs/lm_spee
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import platform
 import statistics
@@ -130,7 +131,9 @@ def main() -> None:
     print(md)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "lm_speed.json").write_text(json.dumps({"machine": info, "args": vars(args), "results": rows}, indent=2))
+    date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    (out / "lm_speed.json").write_text(json.dumps({"date": date, "machine": info, "args": vars(args), "results": rows},
+                                                  indent=2))
     (out / "lm_speed.md").write_text(md)
 
 

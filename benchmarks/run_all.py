@@ -520,10 +520,11 @@ def render(results: Path, out: Path, *, carried: Path = CARRIED, command: str = 
     lines += file_size_section(_load(results / OUTPUTS["file_size"]), record, default_id)
     lines += probe_section(_load(results / OUTPUTS["probe"]), record, default_id)
     lines += speed_section(_load(results / OUTPUTS["speed"]), record)
-    lm = results / OUTPUTS["lm_speed"]  # lm_speed.py stores no date: the file's own time stands in
-    lm_date = (datetime.datetime.fromtimestamp(lm.stat().st_mtime).astimezone().isoformat(timespec="seconds")
-               + " (file time)") if lm.exists() else None
-    lines += lm_speed_section(_load(lm), record, lm_date)
+    lm = results / OUTPUTS["lm_speed"]  # files written before lm_speed.py stored its date: the file time stands in
+    lm_data = _load(lm)
+    lm_date = (lm_data or {}).get("date") or ((datetime.datetime.fromtimestamp(lm.stat().st_mtime).astimezone()
+                                               .isoformat(timespec="seconds") + " (file time)") if lm.exists() else None)
+    lines += lm_speed_section(lm_data, record, lm_date)
     lines += lm_tasks_section(results.resolve(), base)
     lines += carried_section(carried, base)
     return "\n".join(lines).rstrip("\n") + "\n"

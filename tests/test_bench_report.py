@@ -362,3 +362,14 @@ def test_file_size_section_with_the_adaptive_column() -> None:
     text = "\n".join(run_all.file_size_section(d, None, "m"))
     assert "| 8 | 1000 | 1100 (+10.0%) | 1110 (+11.0%) | 1089 (+8.9%) | -1.00% |" in text
     assert "adaptive" in text
+
+
+def test_lm_speed_section_reads_the_date_the_file_stores(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    carried = _write_results(results)
+    lm = json.loads((results / "lm_speed.json").read_text())
+    lm["date"] = (datetime.datetime.now().astimezone() + datetime.timedelta(hours=1)).isoformat(timespec="seconds")
+    (results / "lm_speed.json").write_text(json.dumps(lm))
+    section = _section(run_all.render(results, tmp_path / "RESULTS.md", carried=carried), "## uniaudio_lm speed")
+    assert lm["date"] in section and "(file time)" not in section
+    assert "**The results file was rewritten after the recorded run**" in section
