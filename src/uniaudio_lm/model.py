@@ -10,6 +10,10 @@ Global stack (each position is one text token or one audio frame)::
 Position ``t`` predicts position ``t + 1``. The text head is trained where the next position is text or
 the first frame of an audio segment (target ``<audio>``: the modality switch); the depth transformer is
 trained where the next position is an audio frame. Losses are masked by ``loss_mask``.
+
+Options (:class:`UniAudioConfig`): ``codec_codebook_dim`` also reads each code through the codec's frozen
+codebook vector (``codec_vectors_only``: only through it); ``ctc_weight`` adds a CTC loss that makes the
+audio positions of speech-recognition rows spell their transcription.
 """
 
 from __future__ import annotations
