@@ -132,15 +132,12 @@ def ctc_readout(b: Any, pipe: Any) -> tuple[float, list[float]]:
     from uniaudio_lm.tasks import understanding
 
     model = pipe.model.eval()
-    blank = model.config.text_vocab_size
     pairs = []
     for r in LT.everyday_rows(b, "asr"):
         ex = understanding("asr", pipe.encode(str(b.path(r["audio"]))), None)
         batch = collate([build(ex.segments, pipe.tokenizer, model.vocab, eot=False)], pipe.tokenizer, model.vocab)
         h = model.hidden(batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid).text_hidden[0]
-        best = model.ctc_log_probs(h[batch.is_audio[0]]).argmax(-1).tolist()
-        ids = [i for k, i in enumerate(best) if i != blank and (k == 0 or best[k - 1] != i)]
-        pairs.append((r["text"], pipe.tokenizer.decode(ids)))
+        pairs.append((r["text"], pipe.tokenizer.decode(model.ctc_greedy(h[batch.is_audio[0]]))))
     return E.error_rate(pairs, "char").rate, [E.error_rate([p], "char").rate for p in pairs]
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import re
 import sys
@@ -34,6 +33,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.lm_eval import edit_counts  # noqa: E402
 
 SPEECH_TASKS = ("asr", "tts", "instruct_tts", "voice_tts")
 ALPHABET = " abcdefghijklmnopqrstuvwxyz'"
@@ -264,13 +266,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def edit_distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
+    """Levenshtein distance of two strings (the benchmarks' alignment, :func:`benchmarks.lm_eval.edit_counts`)."""
+    return edit_counts(list(b), list(a)).errors
 
 
 if __name__ == "__main__":

@@ -297,10 +297,11 @@ class UniAudioLM(nn.Module):
         out = []
         hits = (batch.text_ids == open_id) & batch.loss_mask & batch.valid & ~batch.is_audio
         for b, t in hits.nonzero().tolist():
-            if t == 0 or not bool(batch.is_audio[b, t - 1]):
+            audio = batch.is_audio[b, :t].tolist()
+            if t == 0 or not audio[t - 1]:
                 continue
             s = t - 1
-            while s > 0 and bool(batch.is_audio[b, s - 1]):
+            while s > 0 and audio[s - 1]:
                 s -= 1
             row = batch.text_ids[b, t + 1:]
             close = (row == close_id).nonzero()
@@ -316,6 +317,14 @@ class UniAudioLM(nn.Module):
         if self.ctc_blank is None:
             raise ValueError("this model has no CTC head (ctc_weight 0)")
         return torch.cat([self.text_logits(text_hidden), self.ctc_blank(text_hidden)], -1).float().log_softmax(-1)
+
+    @torch.no_grad()
+    def ctc_greedy(self, text_hidden: torch.Tensor) -> list[int]:
+        """Greedy CTC transcript ``[T, D] → text ids`` of one audio span's hidden states (best token per
+        position, repeats merged, blanks dropped)."""
+        best = self.ctc_log_probs(text_hidden).argmax(-1).tolist()
+        blank = self.config.text_vocab_size
+        return [i for k, i in enumerate(best) if i != blank and (k == 0 or best[k - 1] != i)]
 
     def ctc_loss(self, text_hidden: torch.Tensor, batch: SentenceBatch,
                  spans: list[tuple[int, int, int, torch.Tensor]] | None = None) -> torch.Tensor:

@@ -31,6 +31,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -310,7 +311,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> dict[str, Any]:
             cpu0 = time.process_time()
             _append_csv(csv_path, [state["step"], *[f"{float(x):.5f}" for x in stats[:3]], f"{lr:.3e}",
                                    int(stats[3]), int(stats[4]), int(stats[5]), f"{state['cpu_s']:.1f}",
-                                   "" if ctc != ctc else f"{float(stats[6]):.5f}"])
+                                   "" if math.isnan(float(stats[6])) else f"{float(stats[6]):.5f}"])
             if cfg.snapshot_every and state["step"] % cfg.snapshot_every == 0 and not cfg.fsdp:
                 model.save_pretrained(out / "snapshots" / f"step_{state['step']:06d}")
         if state["step"] % cfg.ckpt_every == 0 or state["step"] == cfg.steps:
