@@ -11,6 +11,7 @@ from reasoningcodec import CodecConfig, ReasoningCodec
 from uniaudio_lm import (AudioItem, AudioVocab, GenerationConfig, PlainText, SamplingConfig, TaskPrompt, TextField,
                          UniAudioConfig, UniAudioLM, VoicePrompt, build, codes_from_items, collate, decode_audio,
                          default_tokenizer, drop_conditions, generate, parse, sample)
+from uniaudio_lm.clip_summary import VAR_EPS
 from uniaudio_lm.tasks import few_shot, generation, understanding
 
 # a small codec with Kr != Kq so that codebook padding is exercised
@@ -251,6 +252,52 @@ def test_codec_vector_inputs(tok, vocab, tmp_path):
         model.fit_codec_projection()
     with pytest.raises(ValueError, match="codec_codebook_dim"):
         UniAudioConfig.preset("tiny", CODEC, codec_vectors_only=True)
+
+
+def test_clip_summary_inputs(tok, vocab):
+    codec = ReasoningCodec(CODEC).eval()
+    torch.manual_seed(0)
+    d = CODEC.recon_codebook_dim
+    model = UniAudioLM(UniAudioConfig.preset("tiny", CODEC, codec_codebook_dim=d, audio_summary=True)).eval()
+    model.set_codec_vectors(codec)
+    g = torch.Generator().manual_seed(2)
+    clips = [codes(g, 3, 5), codes(g, 4, 6), codes(g, 2, 4)]
+    ex = few_shot("fewshot_classify", [([AudioItem(*c)], [TextField("answer", n)]) for c, n in zip(clips[:2], "ab")],
+                  [AudioItem(*clips[2])], [TextField("answer", "a")])
+    batch = collate([build(ex.segments, tok, vocab)], tok, vocab)
+    args = (batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid)
+    assert bool((model._clip_summary(*args[1:], None) == 0).all())           # the map starts at zero
+    with torch.no_grad():
+        model.summary_proj.weight.normal_()
+    s = model._clip_summary(*args[1:], None)[0]
+    audio = batch.is_audio[0].tolist()
+    first = audio.index(True)
+    assert bool((s[:first] == 0).all())                                      # nothing before the first clip
+    after = first + audio[first:].index(False)                               # the text right after clip 1
+    nxt = after + audio[after:].index(True)
+    r, q = clips[0]
+    want_r = torch.cat([model.codec_vectors_r[k, r[k]] for k in range(2)], -1)            # [3 frames, 2 d]
+    want_q = torch.cat([model.codec_vectors_q[k, q[k]] for k in range(3)], -1)            # [5 frames, 3 d]
+    std = [(x.var(0, unbiased=False) + VAR_EPS).sqrt() for x in (want_r, want_q)]
+    want = torch.cat([want_r.mean(0), want_q.mean(0), *std])
+    want = model.summary_proj(want)
+    for t in range(after - 1, nxt):            # the clip's last delimiter and every text position after it
+        assert torch.allclose(s[t], want, atol=1e-4)
+    assert not torch.allclose(s[nxt + 2], want, atol=1e-2)                  # the next clip starts afresh
+    # fed in pieces through the KV cache = all at once; right padding changes nothing
+    full = model.hidden(*args).text_hidden
+    cache = model.new_cache(1, batch.text_ids.shape[1])
+    parts = []
+    for a, b in ((0, first + 2), (first + 2, after), (after, after + 1), (after + 1, batch.text_ids.shape[1])):
+        parts.append(model.hidden(*(x[:, a:b] for x in args), cache).text_hidden)
+    assert torch.allclose(torch.cat(parts, 1), full, atol=1e-4)
+    padded = collate([build(ex.segments, tok, vocab), build(ex.segments[:3], tok, vocab)], tok, vocab)
+    h = model.hidden(padded.text_ids, padded.audio_ids, padded.is_audio, padded.valid).text_hidden
+    assert torch.allclose(h[:1], full, atol=1e-4)
+    prev_audio, sums = cache.select(torch.tensor([0, 0])).extra["clip_summary"]   # beams carry their sums
+    assert prev_audio.shape == (2,) and sums.shape[0] == 2 and torch.equal(sums[0], sums[1])
+    with pytest.raises(ValueError, match="audio_summary"):
+        UniAudioConfig.preset("tiny", CODEC, audio_summary=True)
 
 
 # ---------------------------------------------------------------- generation

@@ -78,6 +78,12 @@ class UniAudioConfig:
     #: :meth:`UniAudioLM.fit_codec_projection` starts the maps as the least-squares fit of the learned
     #: embeddings, so a model trained without this option keeps most of its input function.
     codec_vectors_only: bool = False
+    #: with ``codec_codebook_dim``: every position after the start of an audio clip also reads a summary
+    #: of the clip so far (the mean and spread over its frames of their codec vectors, per stream), mapped
+    #: by a learned linear layer that starts at zero. Text after a clip keeps that clip's summary until
+    #: the next clip starts, so a label reads the clip it names and a query clip can be compared with the
+    #: labelled ones by one attention step (few-shot classification).
+    audio_summary: bool = False
 
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -92,6 +98,8 @@ class UniAudioConfig:
             raise ValueError("UniAudioConfig.ctc_weight and codec_codebook_dim must be >= 0")
         if self.codec_vectors_only and not self.codec_codebook_dim:
             raise ValueError("UniAudioConfig.codec_vectors_only needs codec_codebook_dim > 0")
+        if self.audio_summary and not self.codec_codebook_dim:
+            raise ValueError("UniAudioConfig.audio_summary needs codec_codebook_dim > 0")
         if self.n_heads % self.n_kv_heads or self.depth_heads % self.depth_kv_heads:
             raise ValueError("n_heads must be a multiple of n_kv_heads (and depth_heads of depth_kv_heads)")
         if self.depth_dim % self.depth_heads or (self.head_dim or 0) % 2 or (self.depth_dim // self.depth_heads) % 2:

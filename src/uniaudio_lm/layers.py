@@ -91,6 +91,7 @@ class KVCache:
         valid: BoolTensor ``[B, max_len]``: cached positions that may be attended to.
         next_pos: LongTensor ``[B]``: RoPE position of the next valid token of each item.
         length: positions written so far (shared by the batch).
+        extra: per-item state of the model's inputs (tuples of ``[B, ...]`` tensors, selected with the batch).
     """
 
     k: list[torch.Tensor]
@@ -113,8 +114,9 @@ class KVCache:
 
     def select(self, index: torch.Tensor) -> "KVCache":
         """The cache of a subset / reordering of the batch (``index [B']``)."""
+        extra = {k: tuple(t[index] for t in v) if isinstance(v, tuple) else v for k, v in self.extra.items()}
         return KVCache([t[index] for t in self.k], [t[index] for t in self.v], self.valid[index],
-                       self.next_pos[index], self.length, dict(self.extra))
+                       self.next_pos[index], self.length, extra)
 
 
 def attention_mask(valid_keys: torch.Tensor, q_start: int, q_len: int) -> torch.Tensor:

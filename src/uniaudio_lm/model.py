@@ -12,7 +12,8 @@ the first frame of an audio segment (target ``<audio>``: the modality switch); t
 trained where the next position is an audio frame. Losses are masked by ``loss_mask``.
 
 Options (:class:`UniAudioConfig`): ``codec_codebook_dim`` also reads each code through the codec's frozen
-codebook vector (``codec_vectors_only``: only through it); ``ctc_weight`` adds a CTC loss that makes the
+codebook vector (``codec_vectors_only``: only through it; ``audio_summary``: every position after a clip
+also reads the clip's running mean and spread of those vectors); ``ctc_weight`` adds a CTC loss that makes the
 audio positions of speech-recognition rows spell their transcription.
 """
 
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_model, save_model
 from torch import nn
 
+from .clip_summary import running_sums, summary_features
 from .config import UniAudioConfig
 from .depth import DepthTransformer
 from .layers import Block, KVCache, RMSNorm, Rotary, attention_mask, positions_from_valid
@@ -90,6 +92,11 @@ class UniAudioLM(nn.Module):
             self.register_buffer("codec_vectors_q", torch.zeros(v.num_recon_codebooks, v.recon_codebook_size, d))
             self.codec_proj_r = nn.Linear(v.num_reasoning_codebooks * d, c.dim, bias=False)
             self.codec_proj_q = nn.Linear(v.num_recon_codebooks * d, c.dim, bias=False)
+        self.summary_proj = None
+        if c.audio_summary:
+            v = c.audio_vocab
+            self.summary_proj = nn.Linear(2 * (v.num_reasoning_codebooks + v.num_recon_codebooks) * c.codec_codebook_dim,
+                                          c.dim, bias=False)
         #: learned offsets of reasoning (row 0) and reconstruction (row 1) code frames
         self.codec_offset = nn.Parameter(torch.zeros(2, c.dim)) if c.codec_vectors_only else None
         self.rotary = Rotary(hd, c.rope_theta, c.rope_scaling)
@@ -109,7 +116,7 @@ class UniAudioLM(nn.Module):
             nn.init.normal_(b.self_attn.o_proj.weight, std=std / (2 * self.config.n_layers) ** 0.5)
             nn.init.normal_(b.mlp.down_proj.weight, std=std / (2 * self.config.n_layers) ** 0.5)
         nn.init.normal_(self.depth.heads, std=std)
-        for proj in (self.codec_proj_r, self.codec_proj_q):
+        for proj in (self.codec_proj_r, self.codec_proj_q, self.summary_proj):
             if proj is not None:
                 nn.init.zeros_(proj.weight)
 
@@ -138,19 +145,37 @@ class UniAudioLM(nn.Module):
             a = a + self._codec_vector_embed(audio_ids)
         return torch.where(is_audio[..., None], a, self.text_embed(text_ids))
 
-    def _codec_vector_embed(self, audio_ids: torch.Tensor) -> torch.Tensor:
-        """The codec-codebook-vector part of the audio embedding (zero for special / padding frames)."""
+    def _frame_vectors(self, audio_ids: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per stream (reasoning, reconstruction): the codec vectors of each position's codes, concatenated
+        ``[..., k * d]`` (zero where the position is no frame of that stream), and where it is one ``[...]``."""
         v = self.vocab
         out = []
-        for table, proj, lo, n in ((self.codec_vectors_r, self.codec_proj_r, 0, v.reasoning_codebook_size),
-                                   (self.codec_vectors_q, self.codec_proj_q, v.recon_offset, v.recon_codebook_size)):
+        for table, lo, n in ((self.codec_vectors_r, 0, v.reasoning_codebook_size),
+                             (self.codec_vectors_q, v.recon_offset, v.recon_codebook_size)):
             k = table.shape[0]
             ids = audio_ids[..., :k] - lo
             ok = (ids >= 0) & (ids < n)
             rows = ids.clamp(0, n - 1) + torch.arange(k, device=ids.device) * n
             vec = table.flatten(0, 1)[rows] * ok[..., None].to(table.dtype)      # [..., k, d]
-            out.append(proj(vec.flatten(-2).to(proj.weight.dtype)))
-        return out[0] + out[1]
+            out.append((vec.flatten(-2), ok[..., 0]))
+        return out
+
+    def _codec_vector_embed(self, audio_ids: torch.Tensor) -> torch.Tensor:
+        """The codec-codebook-vector part of the audio embedding (zero for special / padding frames)."""
+        (r, _), (q, _) = self._frame_vectors(audio_ids)
+        w = self.codec_proj_r.weight
+        return self.codec_proj_r(r.to(w.dtype)) + self.codec_proj_q(q.to(w.dtype))
+
+    def _clip_summary(self, audio_ids: torch.Tensor, is_audio: torch.Tensor, valid: torch.Tensor,
+                      cache: KVCache | None) -> torch.Tensor:
+        """The ``audio_summary`` input ``[B, T, D]`` (see :mod:`uniaudio_lm.clip_summary`)."""
+        (r, r_ok), (q, q_ok) = self._frame_vectors(audio_ids)
+        audio = is_audio & valid
+        ok = torch.stack([r_ok, q_ok], -1) & audio[..., None]
+        x = torch.cat([r * ok[..., :1], q * ok[..., 1:]], -1)
+        sums = running_sums(x, ok.float(), audio, cache)
+        feats = summary_features(sums, [r.shape[-1], q.shape[-1]])
+        return self.summary_proj(feats.to(self.summary_proj.weight.dtype))
 
     @torch.no_grad()
     def set_codec_vectors(self, codec: torch.nn.Module) -> None:
@@ -201,6 +226,8 @@ class UniAudioLM(nn.Module):
         """
         t = text_ids.shape[1]
         x = self.embed(text_ids, audio_ids, is_audio)
+        if self.summary_proj is not None:
+            x = x + self._clip_summary(audio_ids, is_audio, valid, cache)
         if cache is None:
             pos, mask, s0 = positions_from_valid(valid), attention_mask(valid, 0, t), 0
         else:
