@@ -254,7 +254,7 @@ def test_codec_vector_inputs(tok, vocab, tmp_path):
         UniAudioConfig.preset("tiny", CODEC, codec_vectors_only=True)
 
 
-def test_clip_summary_inputs(tok, vocab):
+def test_clip_summary_inputs(tok, vocab, tmp_path):
     codec = ReasoningCodec(CODEC).eval()
     torch.manual_seed(0)
     d = CODEC.recon_codebook_dim
@@ -298,6 +298,12 @@ def test_clip_summary_inputs(tok, vocab):
     assert prev_audio.shape == (2,) and sums.shape[0] == 2 and torch.equal(sums[0], sums[1])
     with pytest.raises(ValueError, match="audio_summary"):
         UniAudioConfig.preset("tiny", CODEC, audio_summary=True)
+    # added to a model trained without it: the map starts at zero, everything else loads
+    plain = UniAudioLM(UniAudioConfig.preset("tiny", CODEC, codec_codebook_dim=d))
+    plain.save_pretrained(tmp_path)
+    more = UniAudioLM.from_pretrained(tmp_path, overrides={"audio_summary": True})
+    assert bool((more.summary_proj.weight == 0).all())
+    assert torch.equal(more.audio_embed.weight, plain.audio_embed.weight)
 
 
 # ---------------------------------------------------------------- generation

@@ -383,7 +383,7 @@ class UniAudioLM(nn.Module):
     def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu",
                         overrides: dict | None = None) -> "UniAudioLM":
         """Load a model written by :meth:`save_pretrained`. ``overrides`` replaces config fields that add
-        modules (``ctc_weight``, ``codec_codebook_dim``): weights the folder lacks for them start fresh (the
+        modules (``ctc_weight``, ``codec_codebook_dim``, ``audio_summary``): weights the folder lacks for them start fresh (the
         codec-vector tables empty: fill them with :meth:`set_codec_vectors`)."""
         d = Path(directory)
         config = UniAudioConfig.from_json(d / "config.json")
@@ -394,7 +394,8 @@ class UniAudioLM(nn.Module):
             fresh = (*(("ctc_blank.",) if config.ctc_weight > 0 and not before.ctc_weight else ()),
                      *(("codec_vectors_", "codec_proj_") if config.codec_codebook_dim and not before.codec_codebook_dim
                        else ()),
-                     *(("codec_offset",) if config.codec_vectors_only and not before.codec_vectors_only else ()))
+                     *(("codec_offset",) if config.codec_vectors_only and not before.codec_vectors_only else ()),
+                     *(("summary_proj.",) if config.audio_summary and not before.audio_summary else ()))
         model = cls(config)
         missing, unexpected = load_model(model, str(d / "model.safetensors"), strict=False, device=str(map_location))
         bad = [k for k in missing if not k.startswith(fresh or ("\0",))] + \
