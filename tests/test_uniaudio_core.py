@@ -11,7 +11,7 @@ from reasoningcodec import CodecConfig, ReasoningCodec
 from uniaudio_lm import (AudioItem, AudioVocab, GenerationConfig, PlainText, SamplingConfig, TaskPrompt, TextField,
                          UniAudioConfig, UniAudioLM, VoicePrompt, build, codes_from_items, collate, decode_audio,
                          default_tokenizer, drop_conditions, generate, parse, sample)
-from uniaudio_lm.clip_summary import VAR_EPS
+from uniaudio_lm.codec_inputs import VAR_EPS
 from uniaudio_lm.tasks import few_shot, generation, understanding
 
 # a small codec with Kr != Kq so that codebook padding is exercised

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from .clip_summary import running_sums, summary_features
+from .codec_inputs import CodecVectorInputs
 from .config import UniAudioConfig
 from .depth import DepthTransformer
 from .layers import Block, KVCache, RMSNorm, Rotary, attention_mask, positions_from_valid
@@ -60,7 +60,7 @@ class LMOutput:
     ctc_loss: torch.Tensor | None = None
 
 
-class UniAudioLM(nn.Module):
+class UniAudioLM(CodecVectorInputs, nn.Module):
     """The UniAudio language model (see the module docstring)."""
 
     def __init__(self, config: UniAudioConfig) -> None:
@@ -144,78 +144,6 @@ class UniAudioLM(nn.Module):
         if self.codec_proj_r is not None:
             a = a + self._codec_vector_embed(audio_ids)
         return torch.where(is_audio[..., None], a, self.text_embed(text_ids))
-
-    def _frame_vectors(self, audio_ids: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per stream (reasoning, reconstruction): the codec vectors of each position's codes, concatenated
-        ``[..., k * d]`` (zero where the position is no frame of that stream), and where it is one ``[...]``."""
-        v = self.vocab
-        out = []
-        for table, lo, n in ((self.codec_vectors_r, 0, v.reasoning_codebook_size),
-                             (self.codec_vectors_q, v.recon_offset, v.recon_codebook_size)):
-            k = table.shape[0]
-            ids = audio_ids[..., :k] - lo
-            ok = (ids >= 0) & (ids < n)
-            rows = ids.clamp(0, n - 1) + torch.arange(k, device=ids.device) * n
-            vec = table.flatten(0, 1)[rows] * ok[..., None].to(table.dtype)      # [..., k, d]
-            out.append((vec.flatten(-2), ok[..., 0]))
-        return out
-
-    def _codec_vector_embed(self, audio_ids: torch.Tensor) -> torch.Tensor:
-        """The codec-codebook-vector part of the audio embedding (zero for special / padding frames)."""
-        (r, _), (q, _) = self._frame_vectors(audio_ids)
-        w = self.codec_proj_r.weight
-        return self.codec_proj_r(r.to(w.dtype)) + self.codec_proj_q(q.to(w.dtype))
-
-    def _clip_summary(self, audio_ids: torch.Tensor, is_audio: torch.Tensor, valid: torch.Tensor,
-                      cache: KVCache | None) -> torch.Tensor:
-        """The ``audio_summary`` input ``[B, T, D]`` (see :mod:`uniaudio_lm.clip_summary`)."""
-        (r, r_ok), (q, q_ok) = self._frame_vectors(audio_ids)
-        audio = is_audio & valid
-        ok = torch.stack([r_ok, q_ok], -1) & audio[..., None]
-        x = torch.cat([r * ok[..., :1], q * ok[..., 1:]], -1)
-        sums = running_sums(x, ok.float(), audio, cache)
-        feats = summary_features(sums, [r.shape[-1], q.shape[-1]])
-        return self.summary_proj(feats.to(self.summary_proj.weight.dtype))
-
-    @torch.no_grad()
-    def set_codec_vectors(self, codec: torch.nn.Module) -> None:
-        """Copy the codec's unit-length codebook vectors (``reasoning_vq`` / ``recon_vq`` stages) into the
-        frozen tables of a model built with ``codec_codebook_dim``."""
-        if self.codec_proj_r is None:
-            raise ValueError("this model reads no codec vectors (codec_codebook_dim 0)")
-        for table, vq in ((self.codec_vectors_r, codec.reasoning_vq), (self.codec_vectors_q, codec.recon_vq)):
-            for k in range(table.shape[0]):
-                cb = vq.stages[k].normalized_codebook()
-                if tuple(cb.shape) != tuple(table.shape[1:]):
-                    raise ValueError(f"codec codebook {k} is {tuple(cb.shape)}, the model expects "
-                                     f"{tuple(table.shape[1:])}")
-                table[k] = cb.to(table)
-
-    @torch.no_grad()
-    def fit_codec_projection(self) -> dict[str, float]:
-        """For a ``codec_vectors_only`` model: set the codec-vector maps and the code-frame offsets to the
-        least-squares fit of the learned code embeddings from the codec vectors, per stream; returns the
-        fraction of the embeddings' variance each fit explains."""
-        if self.codec_offset is None:
-            raise ValueError("fit_codec_projection needs a model built with codec_vectors_only")
-        v, va = self.vocab, self.Va
-        out = {}
-        offset = torch.zeros(2, self.config.dim)
-        for row, (name, table, proj, lo) in enumerate((("reasoning", self.codec_vectors_r, self.codec_proj_r, 0),
-                                      ("recon", self.codec_vectors_q, self.codec_proj_q, v.recon_offset))):
-            k, n, d = table.shape
-            weights = []
-            for i in range(k):
-                emb = self.audio_embed.weight[i * va + lo : i * va + lo + n].float()      # [n, D]
-                x = torch.cat([table[i].float(), torch.ones(n, 1)], 1)                    # [n, d + 1]
-                sol = torch.linalg.lstsq(x, emb).solution                                # [d + 1, D]
-                resid = emb - x @ sol
-                out[f"{name}_{i}"] = float(1 - resid.var(0).sum() / emb.var(0).sum())
-                weights.append(sol[:d].T)
-                offset[row] += sol[d]
-            proj.weight.copy_(torch.cat(weights, 1).to(proj.weight))
-        self.codec_offset.copy_(offset.to(self.codec_offset))
-        return out
 
     def hidden(self, text_ids: torch.Tensor, audio_ids: torch.Tensor, is_audio: torch.Tensor,
                valid: torch.Tensor, cache: KVCache | None = None) -> GlobalOutput:
