@@ -254,22 +254,26 @@ def test_codec_vector_inputs(tok, vocab, tmp_path):
         UniAudioConfig.preset("tiny", CODEC, codec_vectors_only=True)
 
 
-def test_clip_summary_inputs(tok, vocab, tmp_path):
+def test_clip_summary_and_clip_attention_inputs(tok, vocab, tmp_path):
     codec = ReasoningCodec(CODEC).eval()
     torch.manual_seed(0)
     d = CODEC.recon_codebook_dim
-    model = UniAudioLM(UniAudioConfig.preset("tiny", CODEC, codec_codebook_dim=d, audio_summary=True)).eval()
+    model = UniAudioLM(UniAudioConfig.preset("tiny", CODEC, codec_codebook_dim=d, audio_summary=True,
+                                             clip_attention=True)).eval()
     model.set_codec_vectors(codec)
     g = torch.Generator().manual_seed(2)
-    clips = [codes(g, 3, 5), codes(g, 4, 6), codes(g, 2, 4)]
-    ex = few_shot("fewshot_classify", [([AudioItem(*c)], [TextField("answer", n)]) for c, n in zip(clips[:2], "ab")],
+    clips = [codes(g, 3, 5), codes(g, 4, 6)]
+    clips.append(clips[0])                                                   # the query: clip 1 again
+    ex = few_shot("fewshot_classify", [([AudioItem(*c)], [TextField("answer", n)]) for c, n in zip(clips, "ab")],
                   [AudioItem(*clips[2])], [TextField("answer", "a")])
     batch = collate([build(ex.segments, tok, vocab)], tok, vocab)
     args = (batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid)
-    assert bool((model._clip_summary(*args[1:], None) == 0).all())           # the map starts at zero
+    x = model.embed(*args[:3])
+    assert torch.equal(model._clip_inputs(x, *args[1:], None), x)            # both maps start at zero
     with torch.no_grad():
         model.summary_proj.weight.normal_()
-    s = model._clip_summary(*args[1:], None)[0]
+    zero = torch.zeros_like(x)                           # zero inputs: the clip attention reads nothing
+    s = model._clip_inputs(zero, *args[1:], None)[0]
     audio = batch.is_audio[0].tolist()
     first = audio.index(True)
     assert bool((s[:first] == 0).all())                                      # nothing before the first clip
@@ -279,30 +283,45 @@ def test_clip_summary_inputs(tok, vocab, tmp_path):
     want_r = torch.cat([model.codec_vectors_r[k, r[k]] for k in range(2)], -1)            # [3 frames, 2 d]
     want_q = torch.cat([model.codec_vectors_q[k, q[k]] for k in range(3)], -1)            # [5 frames, 3 d]
     std = [(x.var(0, unbiased=False) + VAR_EPS).sqrt() for x in (want_r, want_q)]
-    want = torch.cat([want_r.mean(0), want_q.mean(0), *std])
-    want = model.summary_proj(want)
+    want = model.summary_proj(torch.cat([want_r.mean(0), want_q.mean(0), *std]))
     for t in range(after - 1, nxt):            # the clip's last delimiter and every text position after it
         assert torch.allclose(s[t], want, atol=1e-4)
     assert not torch.allclose(s[nxt + 2], want, atol=1e-2)                  # the next clip starts afresh
+    # clip attention: the text after the query clip reads the text after the demo that sounds the same
+    with torch.no_grad():
+        model.clip_attn.out.weight.copy_(torch.eye(model.config.dim))
+        model.clip_attn.log_sharpness.fill_(7.0)
+    feats, clip = model._clip_features(*args[1:], None)
+    text = batch.valid & ~batch.is_audio
+    read = model.clip_attn(x, feats, clip, text)[0]
+    assert clip[0, first].item() == 1 and clip[0, -1].item() == 3
+    assert bool((read[clip[0] <= 1] == 0).all())                             # nothing before it to read
+    demo_a = (clip[0] == 1) & text[0]
+    assert torch.allclose(read[-1], x[0, demo_a].mean(0), atol=1e-4)
     # fed in pieces through the KV cache = all at once; right padding changes nothing
+    with torch.no_grad():
+        model.clip_attn.out.weight.normal_(std=0.1)
     full = model.hidden(*args).text_hidden
     cache = model.new_cache(1, batch.text_ids.shape[1])
     parts = []
-    for a, b in ((0, first + 2), (first + 2, after), (after, after + 1), (after + 1, batch.text_ids.shape[1])):
+    for a, b in ((0, first + 2), (first + 2, after), (after, after + 1), (after + 1, nxt + 3),
+                 (nxt + 3, batch.text_ids.shape[1])):
         parts.append(model.hidden(*(x[:, a:b] for x in args), cache).text_hidden)
     assert torch.allclose(torch.cat(parts, 1), full, atol=1e-4)
     padded = collate([build(ex.segments, tok, vocab), build(ex.segments[:3], tok, vocab)], tok, vocab)
     h = model.hidden(padded.text_ids, padded.audio_ids, padded.is_audio, padded.valid).text_hidden
     assert torch.allclose(h[:1], full, atol=1e-4)
-    prev_audio, sums = cache.select(torch.tensor([0, 0])).extra["clip_summary"]   # beams carry their sums
-    assert prev_audio.shape == (2,) and sums.shape[0] == 2 and torch.equal(sums[0], sums[1])
+    beams = cache.select(torch.tensor([0, 0]))                               # beams carry their state
+    assert all(t.shape[0] == 2 for v in beams.extra.values() for t in v)
     with pytest.raises(ValueError, match="audio_summary"):
         UniAudioConfig.preset("tiny", CODEC, audio_summary=True)
-    # added to a model trained without it: the map starts at zero, everything else loads
+    with pytest.raises(ValueError, match="clip_attention"):
+        UniAudioConfig.preset("tiny", CODEC, codec_codebook_dim=d, clip_attention=True)
+    # added to a model trained without them: the maps start at zero, everything else loads
     plain = UniAudioLM(UniAudioConfig.preset("tiny", CODEC, codec_codebook_dim=d))
     plain.save_pretrained(tmp_path)
-    more = UniAudioLM.from_pretrained(tmp_path, overrides={"audio_summary": True})
-    assert bool((more.summary_proj.weight == 0).all())
+    more = UniAudioLM.from_pretrained(tmp_path, overrides={"audio_summary": True, "clip_attention": True})
+    assert bool((more.summary_proj.weight == 0).all()) and bool((more.clip_attn.out.weight == 0).all())
     assert torch.equal(more.audio_embed.weight, plain.audio_embed.weight)
 
 

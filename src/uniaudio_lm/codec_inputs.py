@@ -10,9 +10,13 @@ mean and spread over time of the frame vectors seen so far in that clip; text po
 clip's summary until the next clip starts. Frames are read causally: position ``t`` summarises frames
 ``<= t`` only. Generation feeds a sentence in several calls; the running sums carry over between calls in
 the KV cache's ``extra`` (key ``"clip_summary"``), so a summary never depends on how a sentence was split.
+
+``clip_attention``: :class:`ClipAttention` (text after earlier clips, read back by clip similarity).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -24,20 +28,23 @@ from .vocab import AudioVocab
 
 
 _KEY = "clip_summary"
+_ATTN_KEY = "clip_attention"
 VAR_EPS = 1e-6
 
 
 @torch.no_grad()
 def running_sums(x: torch.Tensor, counts: torch.Tensor, audio: torch.Tensor,
-                 cache: KVCache | None = None) -> torch.Tensor:
-    """Per-position sums over the current (or last) clip: ``[B, T, 2F + S]`` = (Σx, Σx², frame counts).
+                 cache: KVCache | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-position sums over the current (or last) clip, ``[B, T, 2F + S]`` = (Σx, Σx², frame counts), and
+    the clip number of every position ``[B, T]`` (1 for the first clip; 0 before any).
 
     Args:
         x: ``[B, T, F]`` frame features (zero where a position is no frame of that feature's stream).
         counts: ``[B, T, S]`` 1 where a position is a real frame of stream ``s``, else 0.
         audio: bool ``[B, T]``: audio positions (delimiters included); a clip starts where one follows a
             non-audio position.
-        cache: carries the sums and whether the last position was audio from earlier calls (updated).
+        cache: carries the sums, the clip count and whether the last position was audio from earlier
+            calls (updated).
     """
     b, t, _ = x.shape
     stats = torch.cat([x, x * x, counts], -1).double()       # float64: differences of long prefix sums stay exact
@@ -45,12 +52,14 @@ def running_sums(x: torch.Tensor, counts: torch.Tensor, audio: torch.Tensor,
     if carry is None:
         prev_audio = torch.zeros(b, dtype=torch.bool, device=x.device)
         carried = torch.zeros(b, stats.shape[-1], device=x.device, dtype=stats.dtype)
+        n_clips = torch.zeros(b, dtype=torch.long, device=x.device)
     else:
-        prev_audio, carried = carry
+        prev_audio, carried, n_clips = carry
     if t == 0:
-        return stats
+        return stats, torch.zeros(b, 0, dtype=torch.long, device=x.device)
     prev = torch.cat([prev_audio[:, None], audio[:, :-1]], 1)
     start = audio & ~prev
+    clip = n_clips[:, None] + start.long().cumsum(1)
     total = stats.cumsum(1)
     before = total - stats                                   # sums of the positions before t in this call
     idx = torch.arange(t, device=x.device).expand(b, t)
@@ -58,13 +67,13 @@ def running_sums(x: torch.Tensor, counts: torch.Tensor, audio: torch.Tensor,
     base = before.gather(1, last_start.clamp(min=0)[..., None].expand_as(before))
     out = torch.where((last_start >= 0)[..., None], total - base, total + carried[:, None])
     if cache is not None:
-        cache.extra[_KEY] = (audio[:, -1].clone(), out[:, -1].clone())
-    return out
+        cache.extra[_KEY] = (audio[:, -1].clone(), out[:, -1].clone(), clip[:, -1].clone())
+    return out, clip
 
 
 def summary_features(sums: torch.Tensor, split: list[int]) -> torch.Tensor:
-    """Mean and standard deviation (of the variance plus :data:`VAR_EPS`) per feature from :func:`running_sums` → ``[B, T, 2F]`` (zero for a stream
-    with no frame yet). ``split``: the feature width of each stream, in the order of the count columns."""
+    """Mean and standard deviation (of the variance plus :data:`VAR_EPS`) per feature from
+    :func:`running_sums` → ``[B, T, 2F]`` (zero for a stream with no frame yet). ``split``: the feature width of each stream, in the order of the count columns."""
     f = sum(split)
     s, q, n = sums[..., :f], sums[..., f : 2 * f], sums[..., 2 * f :]
     n = torch.cat([n[..., i : i + 1].expand(*n.shape[:-1], w) for i, w in enumerate(split)], -1)
@@ -73,6 +82,39 @@ def summary_features(sums: torch.Tensor, split: list[int]) -> torch.Tensor:
     mean = s / n
     std = ((q / n - mean * mean).clamp(min=0) + VAR_EPS).sqrt()     # eps: rounding of a zero variance stays small
     return torch.cat([mean, std * seen], -1).float()
+
+
+class ClipAttention(nn.Module):
+    """``clip_attention``: each position attends to the text that followed earlier clips, weighted by how
+    alike the clips are (cosine of their summaries, times a learned sharpness), and adds what it reads
+    (those positions' token embeddings, through a learned map that starts at zero) to its input.
+
+    A label written after a clip is then read back wherever a later clip sounds like that one, which is
+    what few-shot classification asks; the model still learns what to make of it. Only text positions of
+    clips before the position's own clip are keys, so a clip never reads itself. In generation the keys
+    and values of earlier calls are kept in the KV cache's ``extra`` (key ``"clip_attention"``).
+    """
+
+    def __init__(self, dim: int, sharpness: float = 20.0) -> None:
+        super().__init__()
+        self.log_sharpness = nn.Parameter(torch.tensor(math.log(sharpness)))
+        self.out = nn.Linear(dim, dim, bias=False)
+
+    def forward(self, values: torch.Tensor, feats: torch.Tensor, clip: torch.Tensor, text: torch.Tensor,
+                cache: KVCache | None = None) -> torch.Tensor:
+        """``values [B, T, D]`` (token embeddings), ``feats [B, T, F]`` (clip summaries), ``clip [B, T]``
+        (:func:`running_sums`), ``text`` bool ``[B, T]`` (valid text positions) → ``[B, T, D]``."""
+        z = nn.functional.normalize(feats.float(), dim=-1)
+        keys, vals, kclip, ktext = z, values, clip, text
+        if cache is not None:
+            past = cache.extra.get(_ATTN_KEY)
+            if past is not None:
+                keys, vals, kclip, ktext = (torch.cat([a, b], 1) for a, b in zip(past, (z, values, clip, text)))
+            cache.extra[_ATTN_KEY] = (keys, vals, kclip, ktext)
+        ok = (ktext & (kclip >= 1))[:, None, :] & (kclip[:, None, :] < clip[:, :, None])      # [B, T, S]
+        scores = (z @ keys.transpose(1, 2)) * self.log_sharpness.exp()
+        attn = torch.softmax(scores.masked_fill(~ok, float("-inf")), -1).nan_to_num(0.0)
+        return self.out(attn.to(vals.dtype) @ vals)
 
 
 class CodecVectorInputs:
@@ -88,6 +130,7 @@ class CodecVectorInputs:
     codec_proj_r: nn.Linear | None
     codec_proj_q: nn.Linear | None
     summary_proj: nn.Linear | None
+    clip_attn: ClipAttention | None
     codec_offset: nn.Parameter | None
 
     def _frame_vectors(self, audio_ids: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -111,16 +154,24 @@ class CodecVectorInputs:
         w = self.codec_proj_r.weight
         return self.codec_proj_r(r.to(w.dtype)) + self.codec_proj_q(q.to(w.dtype))
 
-    def _clip_summary(self, audio_ids: torch.Tensor, is_audio: torch.Tensor, valid: torch.Tensor,
-                      cache: KVCache | None) -> torch.Tensor:
-        """The ``audio_summary`` input ``[B, T, D]`` (the module docstring)."""
+    def _clip_features(self, audio_ids: torch.Tensor, is_audio: torch.Tensor, valid: torch.Tensor,
+                       cache: KVCache | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every position's clip summary ``[B, T, 2F]`` and clip number ``[B, T]`` (the module docstring)."""
         (r, r_ok), (q, q_ok) = self._frame_vectors(audio_ids)
         audio = is_audio & valid
         ok = torch.stack([r_ok, q_ok], -1) & audio[..., None]
-        x = torch.cat([r * ok[..., :1], q * ok[..., 1:]], -1)
-        sums = running_sums(x, ok.float(), audio, cache)
-        feats = summary_features(sums, [r.shape[-1], q.shape[-1]])
-        return self.summary_proj(feats.to(self.summary_proj.weight.dtype))
+        sums, clip = running_sums(torch.cat([r * ok[..., :1], q * ok[..., 1:]], -1), ok.float(), audio, cache)
+        return summary_features(sums, [r.shape[-1], q.shape[-1]]), clip
+
+    def _clip_inputs(self, x: torch.Tensor, audio_ids: torch.Tensor, is_audio: torch.Tensor,
+                     valid: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+        """``x`` (the embedded input ``[B, T, D]``) plus the ``audio_summary`` and ``clip_attention``
+        inputs."""
+        feats, clip = self._clip_features(audio_ids, is_audio, valid, cache)
+        out = x + self.summary_proj(feats.to(self.summary_proj.weight.dtype))
+        if self.clip_attn is not None:
+            out = out + self.clip_attn(x, feats, clip, valid & ~is_audio, cache)
+        return out
 
     @torch.no_grad()
     def set_codec_vectors(self, codec: torch.nn.Module) -> None:

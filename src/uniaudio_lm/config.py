@@ -84,6 +84,10 @@ class UniAudioConfig:
     #: the next clip starts, so a label reads the clip it names and a query clip can be compared with the
     #: labelled ones by one attention step (few-shot classification).
     audio_summary: bool = False
+    #: with ``audio_summary``: every position also attends to the text after earlier clips, weighted by
+    #: the cosine of the clip summaries (:class:`uniaudio_lm.codec_inputs.ClipAttention`), and adds the
+    #: token embeddings it reads through a learned map that starts at zero.
+    clip_attention: bool = False
 
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -100,6 +104,8 @@ class UniAudioConfig:
             raise ValueError("UniAudioConfig.codec_vectors_only needs codec_codebook_dim > 0")
         if self.audio_summary and not self.codec_codebook_dim:
             raise ValueError("UniAudioConfig.audio_summary needs codec_codebook_dim > 0")
+        if self.clip_attention and not self.audio_summary:
+            raise ValueError("UniAudioConfig.clip_attention needs audio_summary")
         if self.n_heads % self.n_kv_heads or self.depth_heads % self.depth_kv_heads:
             raise ValueError("n_heads must be a multiple of n_kv_heads (and depth_heads of depth_kv_heads)")
         if self.depth_dim % self.depth_heads or (self.head_dim or 0) % 2 or (self.depth_dim // self.depth_heads) % 2:

@@ -13,7 +13,8 @@ trained where the next position is an audio frame. Losses are masked by ``loss_m
 
 Options (:class:`UniAudioConfig`): ``codec_codebook_dim`` also reads each code through the codec's frozen
 codebook vector (``codec_vectors_only``: only through it; ``audio_summary``: every position after a clip
-also reads the clip's running mean and spread of those vectors); ``ctc_weight`` adds a CTC loss that makes the
+also reads the clip's running mean and spread of those vectors; ``clip_attention``: and reads back the
+text after earlier clips that sound alike); ``ctc_weight`` adds a CTC loss that makes the
 audio positions of speech-recognition rows spell their transcription.
 """
 
@@ -28,7 +29,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from .codec_inputs import CodecVectorInputs
+from .codec_inputs import ClipAttention, CodecVectorInputs
 from .config import UniAudioConfig
 from .depth import DepthTransformer
 from .layers import Block, KVCache, RMSNorm, Rotary, attention_mask, positions_from_valid
@@ -95,8 +96,9 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
         self.summary_proj = None
         if c.audio_summary:
             v = c.audio_vocab
-            self.summary_proj = nn.Linear(2 * (v.num_reasoning_codebooks + v.num_recon_codebooks) * c.codec_codebook_dim,
-                                          c.dim, bias=False)
+            width = 2 * (v.num_reasoning_codebooks + v.num_recon_codebooks) * c.codec_codebook_dim
+            self.summary_proj = nn.Linear(width, c.dim, bias=False)
+        self.clip_attn = ClipAttention(c.dim) if c.clip_attention else None
         #: learned offsets of reasoning (row 0) and reconstruction (row 1) code frames
         self.codec_offset = nn.Parameter(torch.zeros(2, c.dim)) if c.codec_vectors_only else None
         self.rotary = Rotary(hd, c.rope_theta, c.rope_scaling)
@@ -116,7 +118,8 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
             nn.init.normal_(b.self_attn.o_proj.weight, std=std / (2 * self.config.n_layers) ** 0.5)
             nn.init.normal_(b.mlp.down_proj.weight, std=std / (2 * self.config.n_layers) ** 0.5)
         nn.init.normal_(self.depth.heads, std=std)
-        for proj in (self.codec_proj_r, self.codec_proj_q, self.summary_proj):
+        for proj in (self.codec_proj_r, self.codec_proj_q, self.summary_proj,
+                     self.clip_attn.out if self.clip_attn is not None else None):
             if proj is not None:
                 nn.init.zeros_(proj.weight)
 
@@ -155,7 +158,7 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
         t = text_ids.shape[1]
         x = self.embed(text_ids, audio_ids, is_audio)
         if self.summary_proj is not None:
-            x = x + self._clip_summary(audio_ids, is_audio, valid, cache)
+            x = self._clip_inputs(x, audio_ids, is_audio, valid, cache)
         if cache is None:
             pos, mask, s0 = positions_from_valid(valid), attention_mask(valid, 0, t), 0
         else:
@@ -311,7 +314,7 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
     def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu",
                         overrides: dict | None = None) -> "UniAudioLM":
         """Load a model written by :meth:`save_pretrained`. ``overrides`` replaces config fields that add
-        modules (``ctc_weight``, ``codec_codebook_dim``, ``audio_summary``): weights the folder lacks for them start fresh (the
+        modules (``ctc_weight``, ``codec_codebook_dim``, ``audio_summary``, ``clip_attention``): weights the folder lacks for them start fresh (the
         codec-vector tables empty: fill them with :meth:`set_codec_vectors`)."""
         d = Path(directory)
         config = UniAudioConfig.from_json(d / "config.json")
@@ -323,7 +326,8 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
                      *(("codec_vectors_", "codec_proj_") if config.codec_codebook_dim and not before.codec_codebook_dim
                        else ()),
                      *(("codec_offset",) if config.codec_vectors_only and not before.codec_vectors_only else ()),
-                     *(("summary_proj.",) if config.audio_summary and not before.audio_summary else ()))
+                     *(("summary_proj.",) if config.audio_summary and not before.audio_summary else ()),
+                     *(("clip_attn.",) if config.clip_attention and not before.clip_attention else ()))
         model = cls(config)
         missing, unexpected = load_model(model, str(d / "model.safetensors"), strict=False, device=str(map_location))
         bad = [k for k in missing if not k.startswith(fresh or ("\0",))] + \

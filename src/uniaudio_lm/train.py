@@ -58,7 +58,8 @@ _WHAT = "uniaudio_lm training recipe"
 
 CSV_FIELDS = ("step", "loss", "text_loss", "audio_loss", "lr", "tokens", "n_text", "n_audio", "cpu_s", "ctc_loss")
 #: Model-config fields that only shape training; a recipe's ``model`` may set them on top of ``init_from``.
-TRAINING_FIELDS = ("audio_loss_weight", "ctc_weight", "codec_codebook_dim", "codec_vectors_only", "audio_summary")
+TRAINING_FIELDS = ("audio_loss_weight", "ctc_weight", "codec_codebook_dim", "codec_vectors_only", "audio_summary",
+                   "clip_attention")
 
 
 @dataclass
