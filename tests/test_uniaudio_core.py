@@ -334,13 +334,30 @@ def prompts(seed: int = 0):
              TextField("caption", "a very long caption about heavy rain falling on a metal roof at night")]]
 
 
-@pytest.mark.parametrize("mode", ["text", "audio"])
-def test_greedy_kv_cache_equals_no_cache_and_batched_equals_single(tok, mode):
-    model = tiny_model(2, torch.float64)
+def clip_model(seed: int) -> UniAudioLM:
+    """A tiny model with the clip-summary and clip-attention inputs switched on (maps not at zero)."""
+    torch.manual_seed(seed)
+    model = UniAudioLM(UniAudioConfig.preset("tiny", CODEC, codec_codebook_dim=CODEC.recon_codebook_dim,
+                                             audio_summary=True, clip_attention=True)).to(torch.float64).eval()
+    model.set_codec_vectors(ReasoningCodec(CODEC).eval())
+    with torch.no_grad():
+        model.summary_proj.weight.normal_(std=0.1)
+        model.clip_attn.out.weight.normal_(std=0.1)
+    return model
+
+
+@pytest.mark.parametrize("mode,inputs", [("text", "codes"), ("audio", "codes"), ("text", "clips"), ("audio", "clips")])
+def test_greedy_kv_cache_equals_no_cache_and_batched_equals_single(tok, mode, inputs):
+    model = tiny_model(2, torch.float64) if inputs == "codes" else clip_model(2)
     cfg = GenerationConfig(max_new_positions=24, mode=mode, audio=SamplingConfig(0.0), max_segment_frames=6)
-    batched = generate(model, tok, prompts(), cfg)
-    nocache = generate(model, tok, prompts(), dataclasses.replace(cfg, use_cache=False))
-    single = [generate(model, tok, [p], cfg)[0] for p in prompts()]
+    ps = prompts()
+    if inputs == "clips":                  # labelled clips before the query: the clip attention has keys
+        g = torch.Generator().manual_seed(9)
+        ps.append([TaskPrompt("Label the last clip."), AudioItem(*codes(g, 3, 6)), TextField("answer", "dog"),
+                   AudioItem(*codes(g, 2, 5)), TextField("answer", "cat"), AudioItem(*codes(g, 3, 4))])
+    batched = generate(model, tok, ps, cfg)
+    nocache = generate(model, tok, ps, dataclasses.replace(cfg, use_cache=False))
+    single = [generate(model, tok, [p], cfg)[0] for p in ps]
     for a, b, c in zip(batched, nocache, single):
         assert a.text_ids == b.text_ids == c.text_ids
         assert torch.equal(a.frames, b.frames) and torch.equal(a.frames, c.frames)

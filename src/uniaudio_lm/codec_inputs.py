@@ -106,11 +106,18 @@ class ClipAttention(nn.Module):
         (:func:`running_sums`), ``text`` bool ``[B, T]`` (valid text positions) → ``[B, T, D]``."""
         z = nn.functional.normalize(feats.float(), dim=-1)
         keys, vals, kclip, ktext = z, values, clip, text
-        if cache is not None:
-            past = cache.extra.get(_ATTN_KEY)
-            if past is not None:
-                keys, vals, kclip, ktext = (torch.cat([a, b], 1) for a, b in zip(past, (z, values, clip, text)))
-            cache.extra[_ATTN_KEY] = (keys, vals, kclip, ktext)
+        if cache is not None:              # keys and values of every cached position, written in place
+            b, t = clip.shape
+            s0 = cache.length
+            buf = cache.extra.get(_ATTN_KEY)
+            if buf is None:
+                n = cache.max_len
+                buf = (z.new_zeros(b, n, z.shape[-1]), values.new_zeros(b, n, values.shape[-1]),
+                       clip.new_zeros(b, n), text.new_zeros(b, n))
+                cache.extra[_ATTN_KEY] = buf
+            for dst, src in zip(buf, (z, values, clip, text)):
+                dst[:, s0 : s0 + t] = src
+            keys, vals, kclip, ktext = (x[:, : s0 + t] for x in buf)
         ok = (ktext & (kclip >= 1))[:, None, :] & (kclip[:, None, :] < clip[:, :, None])      # [B, T, S]
         scores = (z @ keys.transpose(1, 2)) * self.log_sharpness.exp()
         attn = torch.softmax(scores.masked_fill(~ok, float("-inf")), -1).nan_to_num(0.0)
