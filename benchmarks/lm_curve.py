@@ -176,10 +176,14 @@ def plot(res: dict[str, Any], path: Path) -> None:
     if not keys:
         return
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
+    names = sorted(res["runs"])
+    colour = {n: plt.get_cmap("tab20")(i % 20) for i, n in enumerate(names)}     # one colour per run
     for ax, k in zip(axes[0], keys):
-        for name, pts in sorted(res["runs"].items()):
-            pts = sorted((p for p in pts if p["metrics"].get(k) is not None), key=lambda p: p["cpu_s"])
-            ax.plot([p["cpu_s"] / 3600 for p in pts], [p["metrics"][k] for p in pts], marker="o", label=name)
+        for name in names:
+            pts = sorted((p for p in res["runs"][name] if p["metrics"].get(k) is not None), key=lambda p: p["cpu_s"])
+            if pts:
+                ax.plot([p["cpu_s"] / 3600 for p in pts], [p["metrics"][k] for p in pts], marker="o", ms=3,
+                        label=name, color=colour[name])
         for (bk, base), ls in zip(sorted((bk, v) for bk, v in res.get("baselines", {}).items()
                                         if bk.startswith(k + "|") and v is not None), (":", "-.", "--")):
             ax.axhline(base, ls=ls, c="grey", lw=0.9,
