@@ -25,8 +25,6 @@ from .config import UniAudioConfig
 from .layers import KVCache
 from .vocab import AudioVocab
 
-
-
 _KEY = "clip_summary"
 _ATTN_KEY = "clip_attention"
 VAR_EPS = 1e-6
@@ -73,7 +71,8 @@ def running_sums(x: torch.Tensor, counts: torch.Tensor, audio: torch.Tensor,
 
 def summary_features(sums: torch.Tensor, split: list[int]) -> torch.Tensor:
     """Mean and standard deviation (of the variance plus :data:`VAR_EPS`) per feature from
-    :func:`running_sums` → ``[B, T, 2F]`` (zero for a stream with no frame yet). ``split``: the feature width of each stream, in the order of the count columns."""
+    :func:`running_sums` → ``[B, T, 2F]`` (zero for a stream with no frame yet). ``split``: the feature
+    width of each stream, in the order of the count columns."""
     f = sum(split)
     s, q, n = sums[..., :f], sums[..., f : 2 * f], sums[..., 2 * f :]
     n = torch.cat([n[..., i : i + 1].expand(*n.shape[:-1], w) for i, w in enumerate(split)], -1)

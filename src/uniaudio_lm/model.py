@@ -314,8 +314,9 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
     def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu",
                         overrides: dict | None = None) -> "UniAudioLM":
         """Load a model written by :meth:`save_pretrained`. ``overrides`` replaces config fields that add
-        modules (``ctc_weight``, ``codec_codebook_dim``, ``audio_summary``, ``clip_attention``): weights the folder lacks for them start fresh (the
-        codec-vector tables empty: fill them with :meth:`set_codec_vectors`)."""
+        modules (``ctc_weight``, ``codec_codebook_dim``, ``audio_summary``, ``clip_attention``): weights the
+        folder lacks for them start fresh (the codec-vector tables empty: fill them with
+        :meth:`set_codec_vectors`)."""
         d = Path(directory)
         config = UniAudioConfig.from_json(d / "config.json")
         fresh: tuple[str, ...] = ()
