@@ -94,5 +94,6 @@ def test_install_fits_and_keeps_the_duration_model(tmp_path):
     d = install(tmp_path / "model", tmp_path / "pipe", "test-codec", duration_from=tmp_path / "train.jsonl")
     line = read_meta(d)["duration"]["lines"]["en"]
     assert line[1] == pytest.approx(0.4, abs=1e-3)  # 5 frames at 12.5 Hz per "ba"
+    assert (d.stat().st_mode & 0o777, (d / "model.safetensors").stat().st_mode & 0o777) == (0o755, 0o644)
     install(tmp_path / "model", tmp_path / "pipe", "test-codec")  # a re-install keeps the fitted model
     assert read_meta(d)["duration"]["lines"]["en"] == line

@@ -327,6 +327,9 @@ def install(model_dir: str | os.PathLike, dest: str | os.PathLike | None = None,
             old_meta = d / PIPELINE_NAME
             duration = json.loads(old_meta.read_text(encoding="utf-8")).get("duration") if old_meta.is_file() else None
         _write_meta(tmp, codec_model_id, tok, int(recon_codebooks or config.num_recon_codebooks), duration)
+        for f in tmp.iterdir():              # readable by every user, like an installed package
+            f.chmod(0o644)
+        tmp.chmod(0o755)
         _replace_dir(tmp, d)
     finally:
         if tmp.exists():
