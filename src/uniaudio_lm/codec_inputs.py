@@ -154,26 +154,28 @@ class CodecVectorInputs:
             out.append((vec.flatten(-2), ok[..., 0]))
         return out
 
-    def _codec_vector_embed(self, audio_ids: torch.Tensor) -> torch.Tensor:
-        """The codec-codebook-vector part of the audio embedding (zero for special / padding frames)."""
-        (r, _), (q, _) = self._frame_vectors(audio_ids)
+    def _codec_vector_embed(self, frames: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """The codec-codebook-vector part of the audio embedding (zero for special / padding frames) from
+        :meth:`_frame_vectors`."""
+        (r, _), (q, _) = frames
         w = self.codec_proj_r.weight
         return self.codec_proj_r(r.to(w.dtype)) + self.codec_proj_q(q.to(w.dtype))
 
-    def _clip_features(self, audio_ids: torch.Tensor, is_audio: torch.Tensor, valid: torch.Tensor,
-                       cache: KVCache | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every position's clip summary ``[B, T, 2F]`` and clip number ``[B, T]`` (the module docstring)."""
-        (r, r_ok), (q, q_ok) = self._frame_vectors(audio_ids)
+    def _clip_features(self, frames: list[tuple[torch.Tensor, torch.Tensor]], is_audio: torch.Tensor,
+                       valid: torch.Tensor, cache: KVCache | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every position's clip summary ``[B, T, 2F]`` and clip number ``[B, T]`` (the module docstring)
+        from :meth:`_frame_vectors`."""
+        (r, r_ok), (q, q_ok) = frames
         audio = is_audio & valid
         ok = torch.stack([r_ok, q_ok], -1) & audio[..., None]
         sums, clip = running_sums(torch.cat([r * ok[..., :1], q * ok[..., 1:]], -1), ok.float(), audio, cache)
         return summary_features(sums, [r.shape[-1], q.shape[-1]]), clip
 
-    def _clip_inputs(self, x: torch.Tensor, audio_ids: torch.Tensor, is_audio: torch.Tensor,
-                     valid: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
+    def _clip_inputs(self, x: torch.Tensor, frames: list[tuple[torch.Tensor, torch.Tensor]],
+                     is_audio: torch.Tensor, valid: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
         """``x`` (the embedded input ``[B, T, D]``) plus the ``audio_summary`` and ``clip_attention``
-        inputs."""
-        feats, clip = self._clip_features(audio_ids, is_audio, valid, cache)
+        inputs (``frames``: :meth:`_frame_vectors` of the positions)."""
+        feats, clip = self._clip_features(frames, is_audio, valid, cache)
         out = x + self.summary_proj(feats.to(self.summary_proj.weight.dtype))
         if self.clip_attn is not None:
             out = out + self.clip_attn(x, feats, clip, valid & ~is_audio, cache)

@@ -132,8 +132,10 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
         return sum(p.numel() for p in {id(p): p for p in self.parameters()}.values())
 
     # ------------------------------------------------------------------ global stack
-    def embed(self, text_ids: torch.Tensor, audio_ids: torch.Tensor, is_audio: torch.Tensor) -> torch.Tensor:
-        """``text_ids [B, T]``, ``audio_ids [B, T, K]``, ``is_audio [B, T]`` → ``[B, T, D]``."""
+    def embed(self, text_ids: torch.Tensor, audio_ids: torch.Tensor, is_audio: torch.Tensor,
+              frames: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
+        """``text_ids [B, T]``, ``audio_ids [B, T, K]``, ``is_audio [B, T]`` → ``[B, T, D]`` (``frames``:
+        ``_frame_vectors(audio_ids)`` when the caller has them already)."""
         a = self.audio_embed(audio_ids + self._audio_offsets)
         if self.codec_offset is not None:          # real codes are read through the codec vectors only
             v = self.vocab
@@ -145,7 +147,7 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
         else:
             a = a.sum(-2)
         if self.codec_proj_r is not None:
-            a = a + self._codec_vector_embed(audio_ids)
+            a = a + self._codec_vector_embed(frames or self._frame_vectors(audio_ids))
         return torch.where(is_audio[..., None], a, self.text_embed(text_ids))
 
     def hidden(self, text_ids: torch.Tensor, audio_ids: torch.Tensor, is_audio: torch.Tensor,
@@ -156,9 +158,10 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
             text_ids: ``[B, T]``; audio_ids: ``[B, T, K]``; is_audio, valid: bool ``[B, T]``.
         """
         t = text_ids.shape[1]
-        x = self.embed(text_ids, audio_ids, is_audio)
+        frames = self._frame_vectors(audio_ids) if self.codec_proj_r is not None else None   # looked up once
+        x = self.embed(text_ids, audio_ids, is_audio, frames)
         if self.summary_proj is not None:
-            x = self._clip_inputs(x, audio_ids, is_audio, valid, cache)
+            x = self._clip_inputs(x, frames, is_audio, valid, cache)
         if cache is None:
             pos, mask, s0 = positions_from_valid(valid), attention_mask(valid, 0, t), 0
         else:
