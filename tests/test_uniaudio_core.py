@@ -270,11 +270,11 @@ def test_clip_summary_and_clip_attention_inputs(tok, vocab, tmp_path):
     args = (batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid)
     x = model.embed(*args[:3])
     frames = model._frame_vectors(batch.audio_ids)
-    assert torch.equal(model._clip_inputs(x, frames, *args[2:], None), x)            # both maps start at zero
+    assert torch.equal(model._clip_inputs(x, frames, *args[2:], None)[0], x)            # both maps start at zero
     with torch.no_grad():
         model.summary_proj.weight.normal_()
     zero = torch.zeros_like(x)                           # zero inputs: the clip attention reads nothing
-    s = model._clip_inputs(zero, frames, *args[2:], None)[0]
+    s = model._clip_inputs(zero, frames, *args[2:], None)[0][0]
     audio = batch.is_audio[0].tolist()
     first = audio.index(True)
     assert bool((s[:first] == 0).all())                                      # nothing before the first clip
@@ -292,7 +292,7 @@ def test_clip_summary_and_clip_attention_inputs(tok, vocab, tmp_path):
     with torch.no_grad():
         model.clip_attn.out.weight.copy_(torch.eye(model.config.dim))
         model.clip_attn.log_sharpness.fill_(7.0)
-    feats, clip = model._clip_features(frames, *args[2:], None)
+    feats, clip, _ = model._clip_features(frames, *args[2:], None)
     text = batch.valid & ~batch.is_audio
     read = model.clip_attn(x, feats, clip, text)[0]
     assert clip[0, first].item() == 1 and clip[0, -1].item() == 3

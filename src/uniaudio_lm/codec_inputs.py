@@ -12,6 +12,9 @@ clip's summary until the next clip starts. Frames are read causally: position ``
 the KV cache's ``extra`` (key ``"clip_summary"``), so a summary never depends on how a sentence was split.
 
 ``clip_attention``: :class:`ClipAttention` (text after earlier clips, read back by clip similarity).
+
+``audio_encoder_layers``: :class:`uniaudio_lm.audio_encoder.AudioEncoder` (a small recogniser over each
+clip's frames whose output is added to the frames' inputs).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import math
 import torch
 from torch import nn
 
+from .audio_encoder import AudioEncoder
 from .config import UniAudioConfig
 from .layers import KVCache
 from .vocab import AudioVocab
@@ -137,6 +141,7 @@ class CodecVectorInputs:
     codec_proj_q: nn.Linear | None
     summary_proj: nn.Linear | None
     clip_attn: ClipAttention | None
+    audio_encoder: AudioEncoder | None
     codec_offset: nn.Parameter | None
 
     def _frame_vectors(self, audio_ids: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -162,24 +167,33 @@ class CodecVectorInputs:
         return self.codec_proj_r(r.to(w.dtype)) + self.codec_proj_q(q.to(w.dtype))
 
     def _clip_features(self, frames: list[tuple[torch.Tensor, torch.Tensor]], is_audio: torch.Tensor,
-                       valid: torch.Tensor, cache: KVCache | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every position's clip summary ``[B, T, 2F]`` and clip number ``[B, T]`` (the module docstring)
-        from :meth:`_frame_vectors`."""
+                       valid: torch.Tensor, cache: KVCache | None
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every position's clip summary ``[B, T, 2F]``, clip number ``[B, T]`` and frames of each stream in
+        its clip so far ``[B, T, 2]`` (the module docstring) from :meth:`_frame_vectors`."""
         (r, r_ok), (q, q_ok) = frames
         audio = is_audio & valid
         ok = torch.stack([r_ok, q_ok], -1) & audio[..., None]
         sums, clip = running_sums(torch.cat([r * ok[..., :1], q * ok[..., 1:]], -1), ok.float(), audio, cache)
-        return summary_features(sums, [r.shape[-1], q.shape[-1]]), clip
+        return summary_features(sums, [r.shape[-1], q.shape[-1]]), clip, sums[..., -2:]
 
     def _clip_inputs(self, x: torch.Tensor, frames: list[tuple[torch.Tensor, torch.Tensor]],
-                     is_audio: torch.Tensor, valid: torch.Tensor, cache: KVCache | None) -> torch.Tensor:
-        """``x`` (the embedded input ``[B, T, D]``) plus the ``audio_summary`` and ``clip_attention``
-        inputs (``frames``: :meth:`_frame_vectors` of the positions)."""
-        feats, clip = self._clip_features(frames, is_audio, valid, cache)
+                     is_audio: torch.Tensor, valid: torch.Tensor, cache: KVCache | None
+                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``x`` (the embedded input ``[B, T, D]``) plus the ``audio_summary``, ``clip_attention`` and
+        ``audio_encoder`` inputs (``frames``: :meth:`_frame_vectors` of the positions), and the audio
+        encoder's states ``[B, T, E]`` (``None`` without one)."""
+        feats, clip, counts = self._clip_features(frames, is_audio, valid, cache)
         out = x + self.summary_proj(feats.to(self.summary_proj.weight.dtype))
         if self.clip_attn is not None:
             out = out + self.clip_attn(x, feats, clip, valid & ~is_audio, cache)
-        return out
+        enc = None
+        if self.audio_encoder is not None:
+            (r, r_ok), (q, q_ok) = frames
+            audio = is_audio & valid
+            enc = self.audio_encoder(r, q, r_ok & audio, q_ok & audio, counts, clip, cache)
+            out = out + self.audio_encoder.out(enc.to(out.dtype))
+        return out, enc
 
     @torch.no_grad()
     def set_codec_vectors(self, codec: torch.nn.Module) -> None:

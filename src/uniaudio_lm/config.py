@@ -88,6 +88,14 @@ class UniAudioConfig:
     #: the cosine of the clip summaries (:class:`uniaudio_lm.codec_inputs.ClipAttention`), and adds the
     #: token embeddings it reads through a learned map that starts at zero.
     clip_attention: bool = False
+    #: with ``audio_summary``: a small transformer (``audio_encoder_layers`` layers, ``audio_encoder_dim``
+    #: wide) reads each clip's frames through their codec vectors, causally and only within the clip, with
+    #: both streams on one time axis (:class:`uniaudio_lm.audio_encoder.AudioEncoder`); its output is added
+    #: to the frames' inputs through a learned map that starts at zero. ``audio_encoder_ctc_weight`` trains
+    #: it to spell the transcription of speech-recognition rows (CTC over characters).
+    audio_encoder_layers: int = 0
+    audio_encoder_dim: int = 192
+    audio_encoder_ctc_weight: float = 0.0
 
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -106,6 +114,12 @@ class UniAudioConfig:
             raise ValueError("UniAudioConfig.audio_summary needs codec_codebook_dim > 0")
         if self.clip_attention and not self.audio_summary:
             raise ValueError("UniAudioConfig.clip_attention needs audio_summary")
+        if self.audio_encoder_layers < 0 or self.audio_encoder_ctc_weight < 0:
+            raise ValueError("UniAudioConfig.audio_encoder_layers and audio_encoder_ctc_weight must be >= 0")
+        if self.audio_encoder_layers and not self.audio_summary:
+            raise ValueError("UniAudioConfig.audio_encoder_layers needs audio_summary")
+        if self.audio_encoder_layers and (self.audio_encoder_dim < 8 or self.audio_encoder_dim % 8):
+            raise ValueError("UniAudioConfig.audio_encoder_dim must be a positive multiple of 8")
         if self.n_heads % self.n_kv_heads or self.depth_heads % self.depth_kv_heads:
             raise ValueError("n_heads must be a multiple of n_kv_heads (and depth_heads of depth_kv_heads)")
         if self.depth_dim % self.depth_heads or (self.head_dim or 0) % 2 or (self.depth_dim // self.depth_heads) % 2:

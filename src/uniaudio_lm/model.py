@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_model, save_model
 from torch import nn
 
+from .audio_encoder import AudioEncoder
 from .codec_inputs import ClipAttention, CodecVectorInputs
 from .config import UniAudioConfig
 from .depth import DepthTransformer
@@ -47,6 +48,8 @@ class GlobalOutput:
 
     text_hidden: torch.Tensor
     audio_hidden: torch.Tensor
+    #: the audio encoder's states ``[B, T, E]`` (``audio_encoder_layers``; else ``None``)
+    encoder_hidden: torch.Tensor | None = None
 
 
 @dataclass
@@ -59,6 +62,7 @@ class LMOutput:
     n_text: int
     n_audio: int
     ctc_loss: torch.Tensor | None = None
+    encoder_ctc_loss: torch.Tensor | None = None
 
 
 class UniAudioLM(CodecVectorInputs, nn.Module):
@@ -99,6 +103,11 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
             width = 2 * (v.num_reasoning_codebooks + v.num_recon_codebooks) * c.codec_codebook_dim
             self.summary_proj = nn.Linear(width, c.dim, bias=False)
         self.clip_attn = ClipAttention(c.dim) if c.clip_attention else None
+        self.audio_encoder = None
+        if c.audio_encoder_layers:
+            v = c.audio_vocab
+            width = (v.num_reasoning_codebooks + v.num_recon_codebooks) * c.codec_codebook_dim
+            self.audio_encoder = AudioEncoder(width, c.audio_encoder_dim, c.audio_encoder_layers, c.dim, c.norm_eps)
         #: learned offsets of reasoning (row 0) and reconstruction (row 1) code frames
         self.codec_offset = nn.Parameter(torch.zeros(2, c.dim)) if c.codec_vectors_only else None
         self.rotary = Rotary(hd, c.rope_theta, c.rope_scaling)
@@ -122,6 +131,8 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
                      self.clip_attn.out if self.clip_attn is not None else None):
             if proj is not None:
                 nn.init.zeros_(proj.weight)
+        if self.audio_encoder is not None:
+            self.audio_encoder.reset_parameters(std)
 
     @property
     def layers(self) -> list[Block]:
@@ -160,8 +171,9 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
         t = text_ids.shape[1]
         frames = self._frame_vectors(audio_ids) if self.codec_proj_r is not None else None   # looked up once
         x = self.embed(text_ids, audio_ids, is_audio, frames)
+        enc = None
         if self.summary_proj is not None:
-            x = self._clip_inputs(x, frames, is_audio, valid, cache)
+            x, enc = self._clip_inputs(x, frames, is_audio, valid, cache)
         if cache is None:
             pos, mask, s0 = positions_from_valid(valid), attention_mask(valid, 0, t), 0
         else:
@@ -187,7 +199,7 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
         if cache is not None:
             cache.length = s0 + t
             cache.next_pos = cache.next_pos + valid.long().sum(1)
-        return GlobalOutput(text_hidden, self.gen_norm(x))
+        return GlobalOutput(text_hidden, self.gen_norm(x), enc)
 
     def new_cache(self, batch: int, max_len: int, device: torch.device | str | None = None,
                   dtype: torch.dtype | None = None) -> KVCache:
@@ -249,7 +261,32 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
             ctc = self.ctc_loss(g.text_hidden, batch, spans)
             loss = loss + self.config.ctc_weight * ctc
             ctc = ctc.detach() if spans else None      # a batch without recognition rows has no CTC loss
-        return LMOutput(loss, text_loss.detach(), audio_loss.detach(), int(text_sel.sum()), int(audio_sel.sum()), ctc)
+        enc_ctc = None
+        if self.audio_encoder is not None and self.config.audio_encoder_ctc_weight > 0:
+            enc_ctc = self.encoder_ctc_loss(g.encoder_hidden, batch)
+            if enc_ctc is not None:
+                loss = loss + self.config.audio_encoder_ctc_weight * enc_ctc
+                enc_ctc = enc_ctc.detach()
+        return LMOutput(loss, text_loss.detach(), audio_loss.detach(), int(text_sel.sum()), int(audio_sel.sum()), ctc,
+                        enc_ctc)
+
+    def encoder_ctc_loss(self, encoder_hidden: torch.Tensor, batch: SentenceBatch) -> torch.Tensor | None:
+        """The audio encoder's CTC loss on the batch's English speech-recognition rows (``None``: none)."""
+        (_, _), (_, q_ok) = self._frame_vectors(batch.audio_ids)
+        return self.audio_encoder.ctc_loss(encoder_hidden, q_ok & batch.is_audio & batch.valid, self.ctc_spans(batch))
+
+    def encoder_forward(self, batch: SentenceBatch) -> LMOutput:
+        """Only the audio encoder and its CTC loss (training the encoder alone: the train recipe's
+        ``objective: "audio_encoder_ctc"``); the global stack is not run."""
+        frames = self._frame_vectors(batch.audio_ids)
+        _, clip, counts = self._clip_features(frames, batch.is_audio, batch.valid, None)
+        (r, r_ok), (q, q_ok) = frames
+        audio = batch.is_audio & batch.valid
+        enc = self.audio_encoder(r, q, r_ok & audio, q_ok & audio, counts, clip)
+        ctc = self.audio_encoder.ctc_loss(enc, q_ok & audio, self.ctc_spans(batch))
+        zero = enc.sum() * 0.0
+        loss = ctc if ctc is not None else zero
+        return LMOutput(loss, zero.detach(), zero.detach(), 0, 0, None, None if ctc is None else ctc.detach())
 
     def ctc_spans(self, batch: SentenceBatch) -> list[tuple[int, int, int, torch.Tensor]]:
         """``(row, audio_start, audio_end, transcription_ids)`` for every audio item directly followed by
@@ -317,7 +354,8 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
     def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu",
                         overrides: dict | None = None) -> "UniAudioLM":
         """Load a model written by :meth:`save_pretrained`. ``overrides`` replaces config fields that add
-        modules (``ctc_weight``, ``codec_codebook_dim``, ``audio_summary``, ``clip_attention``): weights the
+        modules (``ctc_weight``, ``codec_codebook_dim``, ``audio_summary``, ``clip_attention``,
+        ``audio_encoder_layers``): weights the
         folder lacks for them start fresh (the codec-vector tables empty: fill them with
         :meth:`set_codec_vectors`)."""
         d = Path(directory)
@@ -331,7 +369,9 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
                        else ()),
                      *(("codec_offset",) if config.codec_vectors_only and not before.codec_vectors_only else ()),
                      *(("summary_proj.",) if config.audio_summary and not before.audio_summary else ()),
-                     *(("clip_attn.",) if config.clip_attention and not before.clip_attention else ()))
+                     *(("clip_attn.",) if config.clip_attention and not before.clip_attention else ()),
+                     *(("audio_encoder.",) if config.audio_encoder_layers and not before.audio_encoder_layers
+                       else ()))
         model = cls(config)
         missing, unexpected = load_model(model, str(d / "model.safetensors"), strict=False, device=str(map_location))
         bad = [k for k in missing if not k.startswith(fresh or ("\0",))] + \

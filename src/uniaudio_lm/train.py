@@ -56,10 +56,14 @@ from .tokenizer import TextTokenizer
 #: How errors name a recipe.
 _WHAT = "uniaudio_lm training recipe"
 
-CSV_FIELDS = ("step", "loss", "text_loss", "audio_loss", "lr", "tokens", "n_text", "n_audio", "cpu_s", "ctc_loss")
+CSV_FIELDS = ("step", "loss", "text_loss", "audio_loss", "lr", "tokens", "n_text", "n_audio", "cpu_s", "ctc_loss",
+              "encoder_ctc_loss")
 #: Model-config fields that only shape training; a recipe's ``model`` may set them on top of ``init_from``.
 TRAINING_FIELDS = ("audio_loss_weight", "ctc_weight", "codec_codebook_dim", "codec_vectors_only", "audio_summary",
-                   "clip_attention")
+                   "clip_attention", "audio_encoder_layers", "audio_encoder_dim", "audio_encoder_ctc_weight")
+#: What a run trains: ``lm`` (the model's losses) or ``audio_encoder_ctc`` (only the audio encoder, on its
+#: CTC loss; the rest of the model is frozen and not run).
+OBJECTIVES = ("lm", "audio_encoder_ctc")
 
 
 @dataclass
@@ -92,6 +96,7 @@ class TrainConfig:
     episode_stream: dict[str, Any] | None = None
     symbolic_episodes: dict[str, Any] | None = None
     snapshot_every: int = 0
+    objective: str = "lm"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str | None = None) -> "TrainConfig":
@@ -258,9 +263,15 @@ def train(cfg: TrainConfig, quiet: bool = False) -> dict[str, Any]:
     stage = cfg.stage_config()
     tok = TextTokenizer.load()
     torch.manual_seed(cfg.seed)
+    if cfg.objective not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {cfg.objective!r}")
     model = _build_model(cfg, tok).to(device)
+    encoder_only = cfg.objective == "audio_encoder_ctc"
+    if encoder_only and model.audio_encoder is None:
+        raise ValueError('objective "audio_encoder_ctc" needs a model with audio_encoder_layers > 0')
     for name, p in model.named_parameters():
-        p.requires_grad_(not any(name.startswith(f) for f in stage.freeze))
+        p.requires_grad_(not any(name.startswith(f) for f in stage.freeze)
+                         and (not encoder_only or name.startswith("audio_encoder.")))
     wrapped = _wrap(model, cfg, device)
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() < 2]
@@ -289,19 +300,20 @@ def train(cfg: TrainConfig, quiet: bool = False) -> dict[str, Any]:
         for g in opt.param_groups:
             g["lr"] = lr
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.autocast_bf16):
-            res = wrapped(batch)
+            res = model.encoder_forward(batch) if encoder_only else wrapped(batch)
         opt.zero_grad(set_to_none=True)
         res.loss.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.grad_clip)
         opt.step()
         ctc = float(res.ctc_loss) if res.ctc_loss is not None else float("nan")
+        enc_ctc = float(res.encoder_ctc_loss) if res.encoder_ctc_loss is not None else float("nan")
         stats = torch.tensor([res.loss.item(), float(res.text_loss), float(res.audio_loss), info.num_tokens,
-                              res.n_text, res.n_audio, ctc], dtype=torch.float64)
+                              res.n_text, res.n_audio, ctc, enc_ctc], dtype=torch.float64)
         if world > 1:
             dist.all_reduce(stats)
             stats[:3] /= world
-            stats[6] /= world
+            stats[6:] /= world
         state["step"] = step + 1
         state["tokens"] += int(stats[3])
         if rank == 0:
@@ -312,7 +324,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> dict[str, Any]:
             cpu0 = time.process_time()
             _append_csv(csv_path, [state["step"], *[f"{float(x):.5f}" for x in stats[:3]], f"{lr:.3e}",
                                    int(stats[3]), int(stats[4]), int(stats[5]), f"{state['cpu_s']:.1f}",
-                                   "" if math.isnan(float(stats[6])) else f"{float(stats[6]):.5f}"])
+                                   *("" if math.isnan(float(x)) else f"{float(x):.5f}" for x in stats[6:])])
             if cfg.snapshot_every and state["step"] % cfg.snapshot_every == 0 and not cfg.fsdp:
                 model.save_pretrained(out / "snapshots" / f"step_{state['step']:06d}")
         if state["step"] % cfg.ckpt_every == 0 or state["step"] == cfg.steps:
