@@ -43,7 +43,7 @@ from benchmarks import lm_tasks as LT  # noqa: E402
 
 #: (task, metric) pairs plotted, and how one item scores for the paired comparison.
 CURVE_METRICS = {"fewshot_classify": ("accuracy", "accuracy (real names shuffled)"), "asr": ("CER (en)",),
-                 "asr_ctc": ("CER (en)",)}
+                 "asr_ctc": ("CER (en)",), "asr_encoder": ("CER (en)",)}
 
 
 def snapshots(run: Path) -> list[tuple[int, Path]]:
@@ -114,6 +114,10 @@ def score(folder: Path, codec: Any, a: argparse.Namespace, tasks: list[str]) -> 
         cer, items = ctc_readout(b, pipe)
         out["metrics"]["asr_ctc|CER (en)"] = cer
         out["items"]["asr_ctc"] = items
+    if "asr" in tasks and getattr(pipe.model, "audio_encoder", None) is not None:
+        cer, items = encoder_readout(b, pipe)
+        out["metrics"]["asr_encoder|CER (en)"] = cer
+        out["items"]["asr_encoder"] = items
     for r in b.rows:
         if r["kind"] == "model" and r["metric"] in CURVE_METRICS.get(r["task"], ()):
             out["metrics"][f"{r['task']}|{r['metric']}"] = r["value"]
@@ -138,6 +142,24 @@ def ctc_readout(b: Any, pipe: Any) -> tuple[float, list[float]]:
         batch = collate([build(ex.segments, pipe.tokenizer, model.vocab, eot=False)], pipe.tokenizer, model.vocab)
         h = model.hidden(batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid).text_hidden[0]
         pairs.append((r["text"], pipe.tokenizer.decode(model.ctc_greedy(h[batch.is_audio[0]]))))
+    return E.error_rate(pairs, "char").rate, [E.error_rate([p], "char").rate for p in pairs]
+
+
+@torch.no_grad()
+def encoder_readout(b: Any, pipe: Any) -> tuple[float, list[float]]:
+    """The audio encoder's own greedy CTC transcripts (characters) of the everyday ASR clips, read at the
+    clip's reconstruction frames. Returns the corpus CER and the per-sentence CERs."""
+    from uniaudio_lm import build, collate
+    from uniaudio_lm.tasks import understanding
+
+    model = pipe.model.eval()
+    pairs = []
+    for r in LT.everyday_rows(b, "asr"):
+        ex = understanding("asr", pipe.encode(str(b.path(r["audio"]))), None)
+        batch = collate([build(ex.segments, pipe.tokenizer, model.vocab, eot=False)], pipe.tokenizer, model.vocab)
+        h = model.hidden(batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid).encoder_hidden[0]
+        (_, _), (_, q_ok) = model._frame_vectors(batch.audio_ids)
+        pairs.append((r["text"], model.audio_encoder.greedy(h[q_ok[0] & batch.is_audio[0]])))
     return E.error_rate(pairs, "char").rate, [E.error_rate([p], "char").rate for p in pairs]
 
 
@@ -216,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "lm_curve.json")
     ap.add_argument("--png", type=Path, default=None)
+    ap.add_argument("--cpu-offset", action="append", default=[], metavar="RUN=SECONDS",
+                    help="CPU seconds a run spent before its losses.csv began (an earlier phase it started from)")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     tasks = [t.strip() for t in a.tasks.split(",") if t.strip()]
@@ -239,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     for run in a.runs:
         pts = res["runs"].setdefault(run.name, [])
         done = {p["step"] for p in pts if all(t in p["items"] for t in tasks)}
-        cpu = cpu_at(run)
+        offset = dict(x.split("=", 1) for x in a.cpu_offset).get(run.name, 0)
+        cpu = {k: v + float(offset) for k, v in cpu_at(run).items()}
         snaps = snapshots(run)
         if a.steps:
             want = {int(x) for x in a.steps.split(",") if x.strip()}

@@ -335,24 +335,30 @@ def prompts(seed: int = 0):
              TextField("caption", "a very long caption about heavy rain falling on a metal roof at night")]]
 
 
-def clip_model(seed: int) -> UniAudioLM:
-    """A tiny model with the clip-summary and clip-attention inputs switched on (maps not at zero)."""
+def clip_model(seed: int, encoder: bool = False) -> UniAudioLM:
+    """A tiny model with the clip-summary and clip-attention inputs (and with ``encoder`` the audio
+    encoder) switched on (maps not at zero)."""
     torch.manual_seed(seed)
     model = UniAudioLM(UniAudioConfig.preset("tiny", CODEC, codec_codebook_dim=CODEC.recon_codebook_dim,
-                                             audio_summary=True, clip_attention=True)).to(torch.float64).eval()
+                                             audio_summary=True, clip_attention=True,
+                                             audio_encoder_layers=2 if encoder else 0, audio_encoder_dim=32)
+                       ).to(torch.float64).eval()
     model.set_codec_vectors(ReasoningCodec(CODEC).eval())
     with torch.no_grad():
         model.summary_proj.weight.normal_(std=0.1)
         model.clip_attn.out.weight.normal_(std=0.1)
+        if encoder:
+            model.audio_encoder.out.weight.normal_(std=0.1)
     return model
 
 
-@pytest.mark.parametrize("mode,inputs", [("text", "codes"), ("audio", "codes"), ("text", "clips"), ("audio", "clips")])
+@pytest.mark.parametrize("mode,inputs", [("text", "codes"), ("audio", "codes"), ("text", "clips"), ("audio", "clips"),
+                                         ("text", "encoder"), ("audio", "encoder")])
 def test_greedy_kv_cache_equals_no_cache_and_batched_equals_single(tok, mode, inputs):
-    model = tiny_model(2, torch.float64) if inputs == "codes" else clip_model(2)
+    model = tiny_model(2, torch.float64) if inputs == "codes" else clip_model(2, inputs == "encoder")
     cfg = GenerationConfig(max_new_positions=24, mode=mode, audio=SamplingConfig(0.0), max_segment_frames=6)
     ps = prompts()
-    if inputs == "clips":                  # labelled clips before the query: the clip attention has keys
+    if inputs != "codes":                  # labelled clips before the query: the clip attention has keys
         g = torch.Generator().manual_seed(9)
         ps.append([TaskPrompt("Label the last clip."), AudioItem(*codes(g, 3, 6)), TextField("answer", "dog"),
                    AudioItem(*codes(g, 2, 5)), TextField("answer", "cat"), AudioItem(*codes(g, 3, 4))])
