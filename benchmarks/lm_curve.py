@@ -106,6 +106,7 @@ def score(folder: Path, codec: Any, a: argparse.Namespace, tasks: list[str]) -> 
     pipe = as_pipeline(folder, codec, a.recon_codebooks)
     b = LT.Bench(a.data, pipe, "", a.per_task, 0, a.asr_en_rows, a.seed, a.threads, a.fewshot_episodes,
                  test=LT.read_rows(a.data / "test"))
+    b.asr_decoder = "lm"            # the curve's ASR is the language model's; an audio encoder's CTC is read apart
     out: dict[str, Any] = {"metrics": {}, "items": {}}
     for t in tasks:
         LT.TASK_FNS[t](b)

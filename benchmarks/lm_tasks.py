@@ -115,6 +115,7 @@ class Bench:
     threads: int
     fewshot_episodes: int = 200
     instruct_pairs: int = 50
+    asr_decoder: str | None = None  # None: the pipeline's default ASR decoder ("auto")
     test: dict[str, list[dict]] = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)
     items: dict[str, list[dict]] = field(default_factory=dict)
@@ -518,8 +519,11 @@ def _asr_like(b: Bench, task: str, fn_name: str) -> None:
             b.add(task, f"{m} ({suffix})", E.error_rate(((t, "") for t in refs), unit).rate, len(rows), "baseline",
                   "empty output")
         try:
+            extra: dict[str, Any] = {}
+            if task == "asr":                                     # the English-only decoder is chosen by language
+                extra = {"language": lang, **({"decoder": b.asr_decoder} if b.asr_decoder else {})}
             out = call_model(b, task, rows, lambda r: fn(str(b.path(r["audio"])),
-                                                          **kw(b, max_new_tokens=TEXT_TOKENS[task])))
+                                                          **kw(b, max_new_tokens=TEXT_TOKENS[task]), **extra))
         except Skip as e:
             for m, _ in unit_metrics:
                 b.skip(task, f"{m} ({suffix})", str(e))

@@ -142,3 +142,51 @@ def test_train_refuses_an_unknown_objective_and_an_encoder_objective_without_enc
         train(TrainConfig.from_dict({**base, "objective": "nope"}), quiet=True)
     with pytest.raises(ValueError, match="needs a model with audio_encoder_layers"):
         train(TrainConfig.from_dict({**base, "objective": "audio_encoder_ctc"}), quiet=True)
+
+
+def test_asr_decoders_api_and_cli(tmp_path, capsys, monkeypatch):
+    import numpy as np
+    import soundfile as sf
+
+    import reasoningcodec
+    import uniaudio_lm as ul
+    from uniaudio_lm import api, cli
+
+    cc = CodecConfig(**{**CODEC.__dict__, "model_id": "test-tiny-enc"})
+    torch.manual_seed(0)
+    codec = ReasoningCodec(cc).eval()
+    model = UniAudioLM(UniAudioConfig.preset("tiny", cc, codec_codebook_dim=cc.recon_codebook_dim,
+                                             audio_summary=True, audio_encoder_layers=1, audio_encoder_dim=32,
+                                             audio_encoder_ctc_weight=1.0))
+    model.set_codec_vectors(codec)
+    with torch.no_grad():                       # the CTC head says "a" at every slot: repeats merge to one
+        model.audio_encoder.ctc.weight.zero_()
+        model.audio_encoder.ctc.bias.copy_(torch.tensor(([0.0, 5.0] + [0.0] * 27) * 2))
+    pipe = ul.Pipeline(model, ul.default_tokenizer(), codec)
+    x = (0.2 * np.sin(2 * np.pi * 330 * np.arange(12000) / 24000)).astype(np.float32)
+    with pytest.warns(ul.ExperimentalTaskWarning):
+        assert api.asr(x, pipeline=pipe) == "a" == api.asr(x, pipeline=pipe, decoder="ctc")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert isinstance(api.asr(x, pipeline=pipe, decoder="lm", max_new_tokens=3), str)
+        assert isinstance(api.asr(x, pipeline=pipe, language="zh", max_new_tokens=3), str)    # not English: the LM
+        with pytest.raises(ValueError, match="English only"):
+            api.asr(x, pipeline=pipe, decoder="ctc", language="zh")
+        with pytest.raises(ValueError, match="decoder must be one of"):
+            api.asr(x, pipeline=pipe, decoder="beam")
+        plain = ul.Pipeline(UniAudioLM(UniAudioConfig.preset("tiny", cc)), ul.default_tokenizer(), codec)
+        with pytest.raises(ValueError, match="trained with a CTC loss"):
+            api.asr(x, pipeline=plain, decoder="ctc")
+        assert isinstance(api.asr(x, pipeline=plain, max_new_tokens=3), str)                # auto: the LM
+    d = tmp_path / "pipe"
+    pipe.save_pretrained(d)
+    monkeypatch.setattr(reasoningcodec, "load", lambda device="cpu": codec)
+    wav = tmp_path / "a.wav"
+    sf.write(wav, x, 24000)
+    assert cli.main(["asr", str(wav), "--model", str(d), "-q", "--decoder", "ctc"]) == 0
+    assert capsys.readouterr().out.strip() == "a"
+    assert cli.main(["asr", str(wav), "--model", str(d), "-q", "--decoder", "ctc", "--language", "zh"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "English only" in err[0]

@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 
 from . import registry
 from .generate import SamplingConfig
@@ -194,10 +195,44 @@ def separate(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int =
 
 
 # ---------------------------------------------------------------- understanding
-def asr(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0, max_new_tokens: int = 256) -> str:
-    """Speech → transcript."""
+ASR_DECODERS = ("auto", "lm", "ctc")
+
+
+def asr(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0, max_new_tokens: int = 256,
+        decoder: str = "auto", language: str = "en") -> str:
+    """Speech → transcript.
+
+    ``decoder``: ``"lm"``: the language model writes the transcript; ``"ctc"``: the model's audio encoder
+    spells it (English only: lower-case letters, spaces and apostrophes; models with ``audio_encoder_layers``
+    trained with ``audio_encoder_ctc_weight``); ``"auto"`` (default): ``"ctc"`` for English speech where the
+    model has such an encoder, else ``"lm"``. ``language``: of the speech (``"en"``, ``"zh"``...)."""
+    if decoder not in ASR_DECODERS:
+        raise ValueError(f"decoder must be one of {', '.join(ASR_DECODERS)}, not {decoder!r}")
     p = _pipe(pipeline, "asr")
-    return _text("asr", p, {"audio": p.encode(audio)}, max_new_tokens, seed)
+    has_ctc = p.model.audio_encoder is not None and p.model.config.audio_encoder_ctc_weight > 0
+    english = str(language).lower().split("-")[0] == "en"
+    if decoder == "ctc" and not has_ctc:
+        raise ValueError("decoder='ctc' needs a model whose audio encoder was trained with a CTC loss "
+                         "(audio_encoder_ctc_weight > 0); this one has none")
+    if decoder == "ctc" and not english:
+        raise ValueError(f"decoder='ctc' spells English only, not language {language!r}; use decoder='lm'")
+    codes = p.encode(audio)
+    if decoder == "lm" or not has_ctc or not english:
+        return _text("asr", p, {"audio": codes}, max_new_tokens, seed)
+    return ctc_transcript(p, codes)
+
+
+@torch.no_grad()
+def ctc_transcript(pipe: Pipeline, codes: Audio) -> str:
+    """The audio encoder's greedy CTC spelling of one clip's codes (read as in the ASR task's sentence)."""
+    from .sentence import build, collate
+
+    m = pipe.model
+    segs = registry.get("asr").prompt(audio=codes).segments
+    batch = collate([build(segs, pipe.tokenizer, m.vocab, eot=False)], pipe.tokenizer, m.vocab).to(pipe.device)
+    h = m.hidden(batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid).encoder_hidden[0]
+    (_, _), (_, q_ok) = m._frame_vectors(batch.audio_ids)
+    return m.audio_encoder.greedy(h[q_ok[0] & batch.is_audio[0]])
 
 
 def dysarthric_asr(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0,

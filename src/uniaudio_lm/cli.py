@@ -59,6 +59,11 @@ def _commands() -> dict[str, dict[str, Any]]:
     c: dict[str, dict[str, Any]] = {}
     for name, what in _UNDERSTAND.items():
         c[name] = {"pos": [("audio", "audio", f"{what} (audio file)")], "out": _TEXT_OUT}
+    c["asr"]["opts"] = [(["--decoder"], {"choices": ["auto", "lm", "ctc"], "default": None,
+                                         "help": "lm: the language model writes the transcript; ctc: the audio "
+                                                 "encoder spells it (English); auto (default): ctc where the "
+                                                 "model has one"}),
+                        (["--language"], {"default": "en", "help": "language of the speech (default en)"})]
     c["audio_qa"] = {"pos": [("audio", "audio", "a sound (audio file)"), ("question", "text", "the question")],
                      "out": _TEXT_OUT}
     c["tts"] = {"pos": [("text", "text", "text to speak")], "out": _AUDIO_OUT,
@@ -299,7 +304,7 @@ def cmd_task(a: argparse.Namespace) -> None:
         args = [[tuple(p) for p in a.example], *args]
     kwargs: dict[str, Any] = {}
     for key in ("language", "style", "voice", "voice_seconds", "sound", "labels", "max_seconds", "temperature",
-                "max_new_tokens", "cfg_scale", "duration"):
+                "max_new_tokens", "cfg_scale", "duration", "decoder"):
         v = getattr(a, key, None)
         if v is not None:
             kwargs[key] = v
