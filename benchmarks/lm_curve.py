@@ -148,19 +148,12 @@ def ctc_readout(b: Any, pipe: Any) -> tuple[float, list[float]]:
 
 @torch.no_grad()
 def encoder_readout(b: Any, pipe: Any) -> tuple[float, list[float]]:
-    """The audio encoder's own greedy CTC transcripts (characters) of the everyday ASR clips, read at the
-    clip's reconstruction frames. Returns the corpus CER and the per-sentence CERs."""
-    from uniaudio_lm import build, collate
-    from uniaudio_lm.tasks import understanding
+    """The audio encoder's CTC transcripts of the everyday ASR clips, decoded as ``uniaudio_lm.asr`` does with
+    ``decoder="ctc"`` (beam search with the character model). Returns the corpus CER and the per-sentence CERs."""
+    from uniaudio_lm.api import ctc_transcript
 
-    model = pipe.model.eval()
-    pairs = []
-    for r in LT.everyday_rows(b, "asr"):
-        ex = understanding("asr", pipe.encode(str(b.path(r["audio"]))), None)
-        batch = collate([build(ex.segments, pipe.tokenizer, model.vocab, eot=False)], pipe.tokenizer, model.vocab)
-        h = model.hidden(batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid).encoder_hidden[0]
-        (_, _), (_, q_ok) = model._frame_vectors(batch.audio_ids)
-        pairs.append((r["text"], model.audio_encoder.greedy(h[q_ok[0] & batch.is_audio[0]])))
+    pipe.model.eval()
+    pairs = [(r["text"], ctc_transcript(pipe, pipe.encode(str(b.path(r["audio"]))))) for r in LT.everyday_rows(b, "asr")]
     return E.error_rate(pairs, "char").rate, [E.error_rate([p], "char").rate for p in pairs]
 
 

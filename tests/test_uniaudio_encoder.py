@@ -161,7 +161,7 @@ def test_asr_decoders_api_and_cli(tmp_path, capsys, monkeypatch):
     model.set_codec_vectors(codec)
     with torch.no_grad():                       # the CTC head says "a" at every slot: repeats merge to one
         model.audio_encoder.ctc.weight.zero_()
-        model.audio_encoder.ctc.bias.copy_(torch.tensor(([0.0, 5.0] + [0.0] * 27) * 2))
+        model.audio_encoder.ctc.bias.copy_(torch.tensor(([0.0, 30.0] + [0.0] * 27) * 2))
     pipe = ul.Pipeline(model, ul.default_tokenizer(), codec)
     x = (0.2 * np.sin(2 * np.pi * 330 * np.arange(12000) / 24000)).astype(np.float32)
     with pytest.warns(ul.ExperimentalTaskWarning):
@@ -190,3 +190,42 @@ def test_asr_decoders_api_and_cli(tmp_path, capsys, monkeypatch):
     assert cli.main(["asr", str(wav), "--model", str(d), "-q", "--decoder", "ctc", "--language", "zh"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "English only" in err[0]
+
+
+def test_char_ngram_is_a_distribution_and_learns_its_text():
+    from uniaudio_lm.ctc_decode import CharNgram
+
+    lm = CharNgram(["the cat sat", "the cat ran", "a cat"], order=4)
+    for hist in ([], spell("the c"), spell("zzz")):
+        p = torch.tensor(lm.log_probs(hist), dtype=torch.float64).exp()
+        assert abs(float(p.sum()) - 1) < 1e-9
+    after = lm.log_probs(spell("the c"))
+    assert after[CHARS.index("a")] > after[CHARS.index("e")] + 2
+    with pytest.raises(ValueError, match="at least one line"):
+        CharNgram(["123", "你好"])
+
+
+def test_beam_search_sums_alignments_and_reads_the_language_model():
+    from uniaudio_lm.ctc_decode import CharNgram, beam_search
+
+    blank, a, e = len(CHARS), CHARS.index("a"), CHARS.index("e")
+
+    def frames(*rows):                              # rows: {symbol: prob}, the rest share what is left
+        out = torch.full((len(rows), blank + 1), 1e-6)
+        for t, r in enumerate(rows):
+            for k, v in r.items():
+                out[t, k] = v
+        return (out / out.sum(-1, keepdim=True)).log()
+
+    # greedy reads blank, blank ("") but "a" has more probability over all its alignments
+    lp = frames({blank: 0.4, a: 0.35, e: 0.25}, {blank: 0.4, a: 0.35, e: 0.25})
+    assert beam_search(lp, beam=1, char_bonus=0.0) == ""
+    assert beam_search(lp, beam=8, char_bonus=0.0) == "a"
+    # "cat" vs "cet" sound alike; the character model of "cat" sentences decides
+    c, t_ = CHARS.index("c"), CHARS.index("t")
+    lp = frames({c: 0.9}, {blank: 0.9}, {e: 0.5, a: 0.45}, {blank: 0.9}, {t_: 0.9})
+    assert beam_search(lp, beam=8, char_bonus=0.0) == "cet"
+    lm = CharNgram(["the cat", "a cat sat", "cat"], order=3)
+    assert beam_search(lp, lm, beam=8, lm_weight=1.0, char_bonus=0.0) == "cat"
+    with pytest.raises(ValueError, match="log_probs must be"):
+        beam_search(torch.zeros(3, 5))

@@ -147,8 +147,15 @@ class AudioEncoder(nn.Module):
                           reduction="sum", zero_infinity=True) / max(int(ylen.sum()), 1)
 
     @torch.no_grad()
+    def log_probs(self, h: torch.Tensor) -> torch.Tensor:
+        """CTC log-probabilities ``[2M, len(CHARS) + 1]`` (blank last) of one clip's reconstruction-frame
+        states ``[M, dim]``: two slots per frame, in time order."""
+        return self.ctc(h).view(-1, len(CHARS) + 1).float().log_softmax(-1)
+
+    @torch.no_grad()
     def greedy(self, h: torch.Tensor) -> str:
         """Greedy CTC transcript of one clip's reconstruction-frame states ``[M, dim]``."""
-        best = self.ctc(h).view(-1, len(CHARS) + 1).argmax(-1).tolist()
+        best = self.log_probs(h).argmax(-1).tolist()
         blank = len(CHARS)
-        return "".join(CHARS[i] for k, i in enumerate(best) if i != blank and (k == 0 or best[k - 1] != i)).strip()
+        return " ".join("".join(CHARS[i] for k, i in enumerate(best)
+                                if i != blank and (k == 0 or best[k - 1] != i)).split())
