@@ -24,7 +24,7 @@ class Recipe:
 
 
 def _recipes() -> Dict[str, Recipe]:
-    from . import music, pairs, pretrain, sounds, speech
+    from . import music, pairs, pretrain, real_speech, sounds, speech
 
     table = [
         Recipe("espeak_tts", ("tts",), speech.espeak_tts, "espeak-ng TTS, English/Mandarin/Cantonese"),
@@ -34,6 +34,7 @@ def _recipes() -> Dict[str, Recipe]:
         Recipe("espeak_voice", ("voice_tts",), speech.espeak_voice, "voice-prompted TTS"),
         Recipe("everyday_en", ("asr", "tts"), speech.everyday_en, "everyday English test sentences (test only)"),
         Recipe("wordnet_speech", ("asr", "tts"), speech.wordnet_speech, "WordNet usage examples read by espeak-ng"),
+        Recipe("real_asr", ("asr",), real_speech.real_asr, "real transcribed English recordings (train only)"),
         Recipe("espeak_dysarthric", ("dysarthric_asr",), speech.espeak_dysarthric, "distorted speech ASR (test)"),
         Recipe("espeak_qa", ("spoken_qa", "spoken_qa_speech"), speech.espeak_qa, "templated spoken QA"),
         Recipe("espeak_edit", ("speech_edit",), speech.espeak_edit, "word-level speech editing"),
