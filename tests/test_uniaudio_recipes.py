@@ -321,3 +321,38 @@ def test_wordnet_recipe_needs_wordnet(tmp_path, monkeypatch):
     monkeypatch.setattr(speech, "WORDNET_DIR", tmp_path / "none")
     with pytest.raises(RecipeError, match="wordnet-base"):
         speech.wordnet_sentences(speech.WORDNET_DIR)
+
+
+def test_real_asr_keeps_transcribed_english_recordings(tmp_path, monkeypatch):
+    import numpy as np
+    import soundfile as sf
+    from reasoningcodec.data import sources_real
+    from reasoningcodec.data.items import Item
+
+    from uniaudio_lm.recipes.common import Context
+    from uniaudio_lm.recipes.real_speech import real_asr
+
+    t = np.arange(16000) / 16000
+    files = {}
+    for name, secs in (("hello", 1), ("long", 9)):
+        files[name] = tmp_path / f"{name}.wav"
+        sf.write(files[name], (0.3 * np.sin(2 * np.pi * 200 * t)).repeat(secs).astype(np.float32), 16000)
+
+    def fake(cfg):
+        base = dict(source="fake", category="speech", group="g", license="CC0", speaker="s")
+        yield Item(item_id="a", language="en", transcript="Hello  there.", path=files["hello"], **base)
+        yield Item(item_id="b", language="en-US", transcript="", path=files["hello"], **base)       # no text
+        yield Item(item_id="c", language="fr", transcript="Bonjour.", path=files["hello"], **base)  # not English
+        yield Item(item_id="d", language="en", transcript="Too long.", path=files["long"], **base)   # over 6 s
+        yield Item(item_id="e", language="en", transcript="Noise.", path=files["hello"],
+                   **{**base, "category": "sound"})
+
+    for name in ("asterisk", "tuxpaint", "ktuberling"):
+        monkeypatch.setattr(sources_real, name, fake if name == "asterisk" else (lambda cfg: iter(())))
+    ctx = Context(tmp_path / "out", "real_asr", options={"gcompris_dir": str(tmp_path / "none")})
+    out = real_asr(ctx)
+    assert out["test"] == [] and [r["text"] for r in out["train"]] == ["Hello there."]
+    r = out["train"][0]
+    assert r["task"] == "asr" and r["language"] == "en" and (ctx.out_dir / r["audio"]).is_file()
+    y, sr = sf.read(ctx.out_dir / r["audio"])
+    assert sr == 24000 and 0.9 < len(y) / sr < 1.3
