@@ -49,5 +49,5 @@ def real_asr(ctx: Context) -> Rows:
                 continue
             path = ctx.save(x, "train", f"{item.source}_{len(rows):05d}")
             rows.append({"task": "asr", "recipe": ctx.recipe, "audio": path, "text": text, "language": "en",
-                         "speaker": item.speaker, "source": item.source})
+                         "speaker": item.speaker, "origin": item.source})
     return {"train": rows, "test": []}
