@@ -75,8 +75,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     pipe = ul.load(a.model)
     refs = [r["transcript"] for r in rows]
-    out: dict = {"meta": {"eval_dir": str(a.eval_dir), "clips": len(rows), "date": time.strftime("%Y-%m-%d"),
-                          "model_dir": str(pipe.directory), "sources": sorted({r["source"] for r in rows})},
+    def rel(p: object, base: Path) -> str:
+        try:
+            return str(Path(str(p)).resolve().relative_to(base))
+        except ValueError:
+            return str(p)
+
+    out: dict = {"meta": {"eval_dir": rel(a.eval_dir, ROOT.parent), "clips": len(rows), "date": time.strftime("%Y-%m-%d"),
+                          "model_dir": rel(pipe.directory, ROOT), "sources": sorted({r["source"] for r in rows})},
                  "decoders": {}}
     for dec in [d.strip() for d in a.decoders.split(",") if d.strip()]:
         t0 = time.process_time()
@@ -89,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
         cer, wer = interval(refs, hyps, "char"), interval(refs, hyps, "word")
         out["decoders"][dec] = {"cer": cer, "wer": wer, "cpu_s": time.process_time() - t0,
-                                "items": [{"path": r["path"], "ref": r["transcript"], "hyp": h} for r, h in zip(rows, hyps)]}
+                                "items": [{"path": r["path"], "ref": r["transcript"], "hyp": h}
+                                          for r, h in zip(rows, hyps)]}
         print(f"{dec}: CER {cer[0]:.1%} [{cer[1]:.1%}, {cer[2]:.1%}]  WER {wer[0]:.1%} [{wer[1]:.1%}, {wer[2]:.1%}] "
               f"({len(rows)} clips, {time.process_time() - t0:.0f} CPU-s)", flush=True)
     if a.json:

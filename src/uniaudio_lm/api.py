@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from . import registry
-from .ctc_decode import beam_search, default_lm
+from .ctc_decode import CharNgram, beam_search, default_lm
 from .generate import SamplingConfig
 from .pipeline import (Audio, AudioInput, Pipeline, audio_config, generate_item, generate_recon, generate_text, load,
                        score)
@@ -224,9 +224,9 @@ def asr(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0, m
 
 
 @torch.no_grad()
-def ctc_transcript(pipe: Pipeline, codes: Audio) -> str:
+def ctc_transcript(pipe: Pipeline, codes: Audio, lm: CharNgram | None = None) -> str:
     """The audio encoder's CTC spelling of one clip's codes (read as in the ASR task's sentence): prefix beam
-    search with the English character model (:mod:`uniaudio_lm.ctc_decode`, its default weights)."""
+    search with a character model (``lm``; default: the shipped English one, :mod:`uniaudio_lm.ctc_decode`)."""
     from .sentence import build, collate
 
     m = pipe.model
@@ -234,7 +234,7 @@ def ctc_transcript(pipe: Pipeline, codes: Audio) -> str:
     batch = collate([build(segs, pipe.tokenizer, m.vocab, eot=False)], pipe.tokenizer, m.vocab).to(pipe.device)
     h = m.hidden(batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid).encoder_hidden[0]
     (_, _), (_, q_ok) = m._frame_vectors(batch.audio_ids)
-    return beam_search(m.audio_encoder.log_probs(h[q_ok[0] & batch.is_audio[0]]), default_lm())
+    return beam_search(m.audio_encoder.log_probs(h[q_ok[0] & batch.is_audio[0]]), lm or default_lm())
 
 
 def dysarthric_asr(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0,
