@@ -110,7 +110,7 @@ def test_training_with_an_episode_stream_logs_cpu_and_snapshots(tmp_path):
     state = train(cfg, quiet=True)
     assert state["step"] == 4 and state["cpu_s"] > 0
     rows = (tmp_path / "run" / "losses.csv").read_text().splitlines()
-    assert rows[0].split(",")[8:] == ["cpu_s", "ctc_loss"] and len(rows) == 5
+    assert rows[0].split(",")[8:] == ["cpu_s", "ctc_loss", "encoder_ctc_loss"] and len(rows) == 5
     cpu = [float(r.split(",")[8]) for r in rows[1:]]
     assert cpu == sorted(cpu)
     assert sorted(p.name for p in (tmp_path / "run" / "snapshots").iterdir()) == ["step_000002", "step_000004"]

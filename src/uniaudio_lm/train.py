@@ -216,6 +216,18 @@ def _fill_codec_vectors(model: UniAudioLM, cfg: TrainConfig) -> None:
     model.set_codec_vectors(codec)
 
 
+def _set_trainable(model: UniAudioLM, cfg: TrainConfig, stage: StageConfig) -> bool:
+    """Freeze the stage's frozen parameters (and, for the ``audio_encoder_ctc`` objective, everything but the
+    audio encoder); returns whether the run trains the encoder alone."""
+    encoder_only = cfg.objective == "audio_encoder_ctc"
+    if encoder_only and model.audio_encoder is None:
+        raise ValueError('objective "audio_encoder_ctc" needs a model with audio_encoder_layers > 0')
+    for name, p in model.named_parameters():
+        p.requires_grad_(not any(name.startswith(f) for f in stage.freeze)
+                         and (not encoder_only or name.startswith("audio_encoder.")))
+    return encoder_only
+
+
 def _wrap(model: UniAudioLM, cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
     if _dist()[1] == 1:
         return model
@@ -266,12 +278,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> dict[str, Any]:
     if cfg.objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {cfg.objective!r}")
     model = _build_model(cfg, tok).to(device)
-    encoder_only = cfg.objective == "audio_encoder_ctc"
-    if encoder_only and model.audio_encoder is None:
-        raise ValueError('objective "audio_encoder_ctc" needs a model with audio_encoder_layers > 0')
-    for name, p in model.named_parameters():
-        p.requires_grad_(not any(name.startswith(f) for f in stage.freeze)
-                         and (not encoder_only or name.startswith("audio_encoder.")))
+    encoder_only = _set_trainable(model, cfg, stage)
     wrapped = _wrap(model, cfg, device)
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() < 2]
