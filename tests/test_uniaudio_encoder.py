@@ -228,3 +228,15 @@ def test_beam_search_sums_alignments_and_reads_the_language_model():
     assert beam_search(lp, lm, beam=8, lm_weight=1.0, char_bonus=0.0) == "cat"
     with pytest.raises(ValueError, match="log_probs must be"):
         beam_search(torch.zeros(3, 5))
+
+
+def test_encoder_states_alone_equal_the_full_pass(tok, vocab):
+    g = torch.Generator().manual_seed(5)
+    batch = collate([build(understanding("asr", codes(g, 3, 8), "a b").segments, tok, vocab),
+                     build(understanding("asr", codes(g, 2, 5), "c").segments, tok, vocab)], tok, vocab)
+    model = encoder_model().eval()
+    full = model.hidden(batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid).encoder_hidden
+    alone, q_ok = model.encoder_states(batch)
+    assert torch.allclose(alone, full) and int(q_ok.sum()) == 8 + 5
+    with pytest.raises(ValueError, match="no audio encoder"):
+        UniAudioLM(UniAudioConfig.preset("tiny", CODEC)).encoder_states(batch)

@@ -232,9 +232,8 @@ def ctc_transcript(pipe: Pipeline, codes: Audio, lm: CharNgram | None = None) ->
     m = pipe.model
     segs = registry.get("asr").prompt(audio=codes).segments
     batch = collate([build(segs, pipe.tokenizer, m.vocab, eot=False)], pipe.tokenizer, m.vocab).to(pipe.device)
-    h = m.hidden(batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid).encoder_hidden[0]
-    (_, _), (_, q_ok) = m._frame_vectors(batch.audio_ids)
-    return beam_search(m.audio_encoder.log_probs(h[q_ok[0] & batch.is_audio[0]]), lm or default_lm())
+    h, q_ok = m.encoder_states(batch)                   # the encoder alone: the language model is not run
+    return beam_search(m.audio_encoder.log_probs(h[0, q_ok[0]]), lm or default_lm())
 
 
 def dysarthric_asr(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0,

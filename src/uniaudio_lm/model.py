@@ -275,15 +275,22 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
         (_, _), (_, q_ok) = self._frame_vectors(batch.audio_ids)
         return self.audio_encoder.ctc_loss(encoder_hidden, q_ok & batch.is_audio & batch.valid, self.ctc_spans(batch))
 
-    def encoder_forward(self, batch: SentenceBatch) -> LMOutput:
-        """Only the audio encoder and its CTC loss (training the encoder alone: the train recipe's
-        ``objective: "audio_encoder_ctc"``); the global stack is not run."""
+    def encoder_states(self, batch: SentenceBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The audio encoder alone (the global stack is not run): its states ``[B, T, E]`` (as
+        :meth:`hidden` computes them) and where the reconstruction frames are, bool ``[B, T]``."""
+        if self.audio_encoder is None:
+            raise ValueError("this model has no audio encoder (audio_encoder_layers 0)")
         frames = self._frame_vectors(batch.audio_ids)
         _, clip, counts = self._clip_features(frames, batch.is_audio, batch.valid, None)
         (r, r_ok), (q, q_ok) = frames
         audio = batch.is_audio & batch.valid
-        enc = self.audio_encoder(r, q, r_ok & audio, q_ok & audio, counts, clip)
-        ctc = self.audio_encoder.ctc_loss(enc, q_ok & audio, self.ctc_spans(batch))
+        return self.audio_encoder(r, q, r_ok & audio, q_ok & audio, counts, clip), q_ok & audio
+
+    def encoder_forward(self, batch: SentenceBatch) -> LMOutput:
+        """Only the audio encoder and its CTC loss (training the encoder alone: the train recipe's
+        ``objective: "audio_encoder_ctc"``); the global stack is not run."""
+        enc, q_ok = self.encoder_states(batch)
+        ctc = self.audio_encoder.ctc_loss(enc, q_ok, self.ctc_spans(batch))
         zero = enc.sum() * 0.0
         loss = ctc if ctc is not None else zero
         return LMOutput(loss, zero.detach(), zero.detach(), 0, 0, None, None if ctc is None else ctc.detach())
