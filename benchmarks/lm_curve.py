@@ -150,7 +150,7 @@ def ctc_readout(b: Any, pipe: Any) -> tuple[float, list[float]]:
 def encoder_readout(b: Any, pipe: Any) -> tuple[float, list[float]]:
     """The audio encoder's CTC transcripts of the everyday ASR clips, decoded as ``uniaudio_lm.asr`` does with
     ``decoder="ctc"`` (beam search with the character model). Returns the corpus CER and the per-sentence CERs."""
-    from uniaudio_lm.api import ctc_transcript
+    from uniaudio_lm.ctc_decode import ctc_transcript
 
     pipe.model.eval()
     pairs = [(r["text"], ctc_transcript(pipe, pipe.encode(str(b.path(r["audio"]))))) for r in LT.everyday_rows(b, "asr")]

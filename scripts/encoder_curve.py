@@ -37,8 +37,7 @@ def main() -> int:
     torch.set_num_threads(1)
     import reasoningcodec
     from uniaudio_lm import UniAudioLM, default_tokenizer
-    from uniaudio_lm.api import ctc_transcript
-    from uniaudio_lm.ctc_decode import CharNgram
+    from uniaudio_lm.ctc_decode import CharNgram, ctc_transcript
     from uniaudio_lm.pipeline import Pipeline
 
     codec = reasoningcodec.load()

@@ -28,10 +28,9 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 from . import registry
-from .ctc_decode import CharNgram, beam_search, default_lm
+from .ctc_decode import ctc_transcript
 from .generate import SamplingConfig
 from .pipeline import (Audio, AudioInput, Pipeline, audio_config, generate_item, generate_recon, generate_text, load,
                        score)
@@ -222,18 +221,6 @@ def asr(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0, m
         return _text("asr", p, {"audio": codes}, max_new_tokens, seed)
     return ctc_transcript(p, codes)
 
-
-@torch.no_grad()
-def ctc_transcript(pipe: Pipeline, codes: Audio, lm: CharNgram | None = None) -> str:
-    """The audio encoder's CTC spelling of one clip's codes (read as in the ASR task's sentence): prefix beam
-    search with a character model (``lm``; default: the shipped English one, :mod:`uniaudio_lm.ctc_decode`)."""
-    from .sentence import build, collate
-
-    m = pipe.model
-    segs = registry.get("asr").prompt(audio=codes).segments
-    batch = collate([build(segs, pipe.tokenizer, m.vocab, eot=False)], pipe.tokenizer, m.vocab).to(pipe.device)
-    h, q_ok = m.encoder_states(batch)                   # the encoder alone: the language model is not run
-    return beam_search(m.audio_encoder.log_probs(h[0, q_ok[0]]), lm or default_lm())
 
 
 def dysarthric_asr(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0,

@@ -16,11 +16,14 @@ import math
 from collections import defaultdict
 from functools import lru_cache
 from importlib import resources
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import torch
 
 from .audio_encoder import CHARS, spell
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
 
 #: Index of the sentence end in :class:`CharNgram` (after the characters).
 _END = len(CHARS)
@@ -140,3 +143,18 @@ def beam_search(log_probs: torch.Tensor, lm: CharNgram | None = None, beam: int 
 
     best = max(beams.items(), key=final)[0]
     return " ".join("".join(CHARS[i] for i in best).split())
+
+
+@torch.no_grad()
+def ctc_transcript(pipe: "Pipeline", codes: Any, lm: CharNgram | None = None) -> str:
+    """The audio encoder's CTC spelling of one clip's codes (``(reasoning, reconstruction)`` as
+    :meth:`uniaudio_lm.Pipeline.encode` gives them, read as in the ASR task's sentence): :func:`beam_search`
+    with a character model (``lm``; default: :func:`default_lm`). Only the encoder runs."""
+    from . import registry
+    from .sentence import build, collate
+
+    m = pipe.model
+    segs = registry.get("asr").prompt(audio=codes).segments
+    batch = collate([build(segs, pipe.tokenizer, m.vocab, eot=False)], pipe.tokenizer, m.vocab).to(pipe.device)
+    h, q_ok = m.encoder_states(batch)
+    return beam_search(m.audio_encoder.log_probs(h[0, q_ok[0]]), lm or default_lm())
