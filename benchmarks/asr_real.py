@@ -55,6 +55,31 @@ def interval(refs: list[str], hyps: list[str], unit: str, n_boot: int = 2000) ->
     return float(err.sum() / max(n.sum(), 1)), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
 
 
+def run_decoders(pipe: object, inputs: list, refs: list[str], decoders: str, tags: list[dict],
+                 what: str) -> dict:
+    """``uniaudio_lm.asr`` with each of the comma-separated ``decoders`` on every input → per decoder CER and
+    WER with their intervals, CPU seconds and the items (each ``tags`` entry plus ref and hyp); printed as
+    it goes. A decoder the model cannot use is reported and skipped."""
+    import uniaudio_lm as ul
+
+    out = {}
+    for dec in [d.strip() for d in decoders.split(",") if d.strip()]:
+        t0 = time.process_time()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                hyps = [ul.asr(x, pipeline=pipe, decoder=dec) for x in inputs]
+            except ValueError as e:
+                print(f"{dec}: {e}", file=sys.stderr)
+                continue
+        cer, wer = interval(refs, hyps, "char"), interval(refs, hyps, "word")
+        out[dec] = {"cer": cer, "wer": wer, "cpu_s": time.process_time() - t0,
+                    "items": [{**t, "ref": r, "hyp": h} for t, r, h in zip(tags, refs, hyps)]}
+        print(f"{dec}: CER {cer[0]:.1%} [{cer[1]:.1%}, {cer[2]:.1%}]  WER {wer[0]:.1%} [{wer[1]:.1%}, {wer[2]:.1%}] "
+              f"({len(refs)} {what}, {time.process_time() - t0:.0f} CPU-s)", flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--eval-dir", type=Path, default=ROOT.parent / "shared" / "data" / "eval")
@@ -82,23 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             return str(p)
 
     out: dict = {"meta": {"eval_dir": rel(a.eval_dir, ROOT.parent), "clips": len(rows), "date": time.strftime("%Y-%m-%d"),
-                          "model_dir": rel(pipe.directory, ROOT), "sources": sorted({r["source"] for r in rows})},
-                 "decoders": {}}
-    for dec in [d.strip() for d in a.decoders.split(",") if d.strip()]:
-        t0 = time.process_time()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                hyps = [ul.asr(r["file"], pipeline=pipe, decoder=dec) for r in rows]
-            except ValueError as e:
-                print(f"{dec}: {e}", file=sys.stderr)
-                continue
-        cer, wer = interval(refs, hyps, "char"), interval(refs, hyps, "word")
-        out["decoders"][dec] = {"cer": cer, "wer": wer, "cpu_s": time.process_time() - t0,
-                                "items": [{"path": r["path"], "ref": r["transcript"], "hyp": h}
-                                          for r, h in zip(rows, hyps)]}
-        print(f"{dec}: CER {cer[0]:.1%} [{cer[1]:.1%}, {cer[2]:.1%}]  WER {wer[0]:.1%} [{wer[1]:.1%}, {wer[2]:.1%}] "
-              f"({len(rows)} clips, {time.process_time() - t0:.0f} CPU-s)", flush=True)
+                          "model_dir": rel(pipe.directory, ROOT), "sources": sorted({r["source"] for r in rows})}}
+    out["decoders"] = run_decoders(pipe, [r["file"] for r in rows], refs, a.decoders,
+                                   [{"path": r["path"]} for r in rows], "clips")
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(out, indent=1), encoding="utf-8")

@@ -18,7 +18,6 @@ import os
 import shutil
 import sys
 import time
-import warnings
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -27,7 +26,7 @@ for p in (ROOT, ROOT / "src"):
     if str(p) not in sys.path:
         sys.path.insert(0, str(p))
 
-from benchmarks.asr_real import interval  # noqa: E402
+from benchmarks.asr_real import run_decoders  # noqa: E402
 
 #: espeak-ng English voices that no uniaudio_lm recipe uses (they use ``en-us`` and ``en``).
 HELD_OUT_VOICES = ("en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd", "en-029", "en-us-nyc")
@@ -55,21 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     voices = [HELD_OUT_VOICES[i % len(HELD_OUT_VOICES)] for i in range(len(texts))]
     audio = [synth(t, v, 170, 50) for t, v in zip(texts, voices)]
     out: dict = {"meta": {"sentences": len(texts), "voices": list(HELD_OUT_VOICES), "rate_wpm": 170, "pitch": 50,
-                          "date": time.strftime("%Y-%m-%d")}, "decoders": {}}
-    for dec in [d.strip() for d in a.decoders.split(",") if d.strip()]:
-        t0 = time.process_time()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                hyps = [ul.asr(x, pipeline=pipe, decoder=dec) for x in audio]
-            except ValueError as e:
-                print(f"{dec}: {e}", file=sys.stderr)
-                continue
-        cer, wer = interval(texts, hyps, "char"), interval(texts, hyps, "word")
-        out["decoders"][dec] = {"cer": cer, "wer": wer, "items": [{"voice": v, "ref": t, "hyp": h}
-                                                                   for v, t, h in zip(voices, texts, hyps)]}
-        print(f"{dec}: CER {cer[0]:.1%} [{cer[1]:.1%}, {cer[2]:.1%}]  WER {wer[0]:.1%} [{wer[1]:.1%}, {wer[2]:.1%}] "
-              f"({len(texts)} sentences, {time.process_time() - t0:.0f} CPU-s)", flush=True)
+                          "date": time.strftime("%Y-%m-%d")}}
+    out["decoders"] = run_decoders(pipe, audio, texts, a.decoders, [{"voice": v} for v in voices], "sentences")
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(out, indent=1), encoding="utf-8")

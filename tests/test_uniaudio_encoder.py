@@ -6,30 +6,13 @@ import pytest
 import torch
 
 from reasoningcodec import CodecConfig, ReasoningCodec
-from uniaudio_lm import AudioVocab, UniAudioConfig, UniAudioLM, build, collate, default_tokenizer
+from uniaudio_lm import UniAudioConfig, UniAudioLM, build, collate
 from uniaudio_lm.audio_encoder import CHARS, spell
 from uniaudio_lm.sentence import AudioItem, TextField
 from uniaudio_lm.tasks import generation, understanding
 from uniaudio_lm.train import TrainConfig, train
 
-CODEC = CodecConfig(enc_dim=32, latent_dim=48, dec_dim=32, reasoning_dim=32, reasoning_heads=2, reasoning_layers=1,
-                    num_recon_codebooks=3, recon_codebook_size=32, num_reasoning_codebooks=2,
-                    reasoning_codebook_size=16, dec_blocks=1, enc_blocks=1)
-
-
-@pytest.fixture(scope="module")
-def tok():
-    return default_tokenizer()
-
-
-@pytest.fixture(scope="module")
-def vocab():
-    return AudioVocab.from_codec_config(CODEC)
-
-
-def codes(g: torch.Generator, tr: int, tq: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return (torch.randint(0, CODEC.reasoning_codebook_size, (CODEC.num_reasoning_codebooks, tr), generator=g),
-            torch.randint(0, CODEC.recon_codebook_size, (CODEC.num_recon_codebooks, tq), generator=g))
+from .test_uniaudio_core import CODEC, codes, tok, vocab  # noqa: F401  (tok, vocab: shared fixtures)
 
 
 def encoder_model(seed: int = 0, ctc: float = 1.0) -> UniAudioLM:
