@@ -272,7 +272,8 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
 
     def encoder_ctc_loss(self, encoder_hidden: torch.Tensor, batch: SentenceBatch) -> torch.Tensor | None:
         """The audio encoder's CTC loss on the batch's English speech-recognition rows (``None``: none)."""
-        (_, _), (_, q_ok) = self._frame_vectors(batch.audio_ids)
+        v, first = self.vocab, batch.audio_ids[..., 0]
+        q_ok = (first >= v.recon_offset) & (first < v.recon_offset + v.recon_codebook_size)   # reconstruction frames
         return self.audio_encoder.ctc_loss(encoder_hidden, q_ok & batch.is_audio & batch.valid, self.ctc_spans(batch))
 
     def encoder_states(self, batch: SentenceBatch) -> tuple[torch.Tensor, torch.Tensor]:
