@@ -36,6 +36,7 @@ from .pipeline import (Audio, AudioInput, Pipeline, audio_config, generate_item,
                        score)
 from .sentence import AudioItem
 from .status import ExperimentalTaskWarning, warn_if_experimental
+from .style import Style, from_caption
 from .tasks import ANSWER_TAGS
 
 __all__ = [
@@ -73,10 +74,10 @@ def _seconds(pipe: Pipeline, codes: Audio, max_seconds: float | None, scale: flo
 
 def _audio(name: str, pipe: Pipeline, fields: dict[str, Any], max_seconds: float, temperature: float,
            top_k: int | None, cfg_scale: float | None, seed: int,
-           window: tuple[float, float] | None = None) -> np.ndarray:
+           window: tuple[float, float] | None = None, style: Style | None = None) -> np.ndarray:
     segs = registry.get(name).prompt(**fields).segments
     item = generate_item(pipe, segs, audio_config(pipe, max_seconds, temperature, top_k, cfg_scale, seed,
-                                                  window=window))
+                                                  window=window, style=style))
     return pipe.decode(item)
 
 
@@ -125,21 +126,22 @@ def instruct_tts(text: str, style: str, *, pipeline: Pipeline | None = None, see
                  max_seconds: float = 20.0, temperature: float = 0.9, top_k: int | None = 50,
                  cfg_scale: float | None = None, duration: float | None = None) -> np.ndarray:
     """Style caption (voice, emotion, pace...) + text → speech in that style (length as :func:`tts`,
-    scaled by the pace the caption asks for)."""
+    scaled by the pace the caption asks for). A model with ``style_conditioning`` also receives the
+    caption's rate, pitch and gender words as numbers (:func:`uniaudio_lm.style.from_caption`)."""
     p = _pipe(pipeline, "instruct_tts")
     return _audio("instruct_tts", p, {"caption": style, "text": text}, max_seconds, temperature, top_k, cfg_scale,
-                  seed, _speech_window(p, text, "en", style, duration))
+                  seed, _speech_window(p, text, "en", style, duration), from_caption(style))
 
 
 def voice_tts(text: str, voice: AudioInput, style: str, *, voice_seconds: float = 3.0,
               pipeline: Pipeline | None = None, seed: int = 0, max_seconds: float = 20.0, temperature: float = 0.9,
               top_k: int | None = 50, cfg_scale: float | None = None, duration: float | None = None) -> np.ndarray:
     """A voice prompt (its first ``voice_seconds``, ≈3 s) + style caption + text → speech in that voice
-    (length as :func:`instruct_tts`)."""
+    (length and style as :func:`instruct_tts`)."""
     p = _pipe(pipeline, "voice_tts")
     fields = {"voice": _voice(p, voice, voice_seconds), "caption": style, "text": text}
     return _audio("voice_tts", p, fields, max_seconds, temperature, top_k, cfg_scale, seed,
-                  _speech_window(p, text, "en", style, duration))
+                  _speech_window(p, text, "en", style, duration), from_caption(style))
 
 
 def spoken_qa_speech(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0,

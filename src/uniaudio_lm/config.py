@@ -96,6 +96,9 @@ class UniAudioConfig:
     audio_encoder_layers: int = 0
     audio_encoder_dim: int = 192
     audio_encoder_ctc_weight: float = 0.0
+    #: speaking-style conditioning (:mod:`uniaudio_lm.style`): the requested rate, pitch and gender, as
+    #: six numbers through a small map (zero at the start), are added to every frame of generated speech
+    style_conditioning: bool = False
 
     extra: dict[str, Any] = field(default_factory=dict)
 

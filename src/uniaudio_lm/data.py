@@ -40,6 +40,7 @@ from safetensors.torch import load_file
 
 from . import registry
 from .registry import TaskError
+from .style import from_row as style_from_row
 from .sentence import AudioItem
 from .tasks import (Audio, Example, audio_only, few_shot, generation, reason_to_recon, recon_to_reason, text_only,
                     understanding)
@@ -51,6 +52,8 @@ ExampleSource = Callable[[random.Random], Example]
 #: Registry tasks of the understanding / generation kinds.
 UNDERSTANDING = tuple(n for n, s in registry.TASKS.items() if s.kind == "understanding")
 GENERATION = tuple(n for n, s in registry.TASKS.items() if s.kind == "generation")
+#: speech generation tasks whose rows' recorded style (rate, pitch, gender) conditions the target speech
+STYLED_TASKS = ("tts", "instruct_tts", "voice_tts")
 
 
 class TextLines:
@@ -175,7 +178,10 @@ class Manifest:
 
     def __call__(self, rng: random.Random) -> Example:
         r = self.rows[rng.randrange(len(self.rows))]
-        return registry.get(r["task"]).example(rng=rng, **self.fields(r))
+        ex = registry.get(r["task"]).example(rng=rng, **self.fields(r))
+        if r["task"] in STYLED_TASKS:
+            ex.style = style_from_row(r)
+        return ex
 
 
 def load_codes(path: str | Path, codebooks: tuple[int, int] | None = None) -> Audio:

@@ -15,7 +15,8 @@ Options (:class:`UniAudioConfig`): ``codec_codebook_dim`` also reads each code t
 codebook vector (``codec_vectors_only``: only through it; ``audio_summary``: every position after a clip
 also reads the clip's running mean and spread of those vectors; ``clip_attention``: and reads back the
 text after earlier clips that sound alike); ``ctc_weight`` adds a CTC loss that makes the
-audio positions of speech-recognition rows spell their transcription.
+audio positions of speech-recognition rows spell their transcription; ``style_conditioning`` adds the
+requested speaking style (:mod:`uniaudio_lm.style`) to every frame of generated speech.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .config import UniAudioConfig
 from .depth import DepthTransformer
 from .layers import Block, KVCache, RMSNorm, Rotary, attention_mask, positions_from_valid
 from .sentence import SentenceBatch
+from .style import StyleInput
 from .tokenizer import SPECIAL_TOKENS
 
 IGNORE = -100
@@ -108,6 +110,7 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
             v = c.audio_vocab
             width = (v.num_reasoning_codebooks + v.num_recon_codebooks) * c.codec_codebook_dim
             self.audio_encoder = AudioEncoder(width, c.audio_encoder_dim, c.audio_encoder_layers, c.dim, c.norm_eps)
+        self.style_proj = StyleInput(c.dim) if c.style_conditioning else None
         #: learned offsets of reasoning (row 0) and reconstruction (row 1) code frames
         self.codec_offset = nn.Parameter(torch.zeros(2, c.dim)) if c.codec_vectors_only else None
         self.rotary = Rotary(hd, c.rope_theta, c.rope_scaling)
@@ -133,6 +136,8 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
                 nn.init.zeros_(proj.weight)
         if self.audio_encoder is not None:
             self.audio_encoder.reset_parameters(std)
+        if self.style_proj is not None:
+            self.style_proj.reset_parameters()
 
     @property
     def layers(self) -> list[Block]:
@@ -162,11 +167,14 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
         return torch.where(is_audio[..., None], a, self.text_embed(text_ids))
 
     def hidden(self, text_ids: torch.Tensor, audio_ids: torch.Tensor, is_audio: torch.Tensor,
-               valid: torch.Tensor, cache: KVCache | None = None) -> GlobalOutput:
+               valid: torch.Tensor, cache: KVCache | None = None, style: torch.Tensor | None = None,
+               style_at: torch.Tensor | None = None) -> GlobalOutput:
         """Run the global stack over ``T`` new positions (appended to ``cache`` if given).
 
         Args:
             text_ids: ``[B, T]``; audio_ids: ``[B, T, K]``; is_audio, valid: bool ``[B, T]``.
+            style: ``[B, F]`` style features per row (:mod:`uniaudio_lm.style`), added where ``style_at``
+                (bool ``[B, T]``: the generated speech frames); ignored without ``style_conditioning``.
         """
         t = text_ids.shape[1]
         frames = self._frame_vectors(audio_ids) if self.codec_proj_r is not None else None   # looked up once
@@ -174,6 +182,8 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
         enc = None
         if self.summary_proj is not None:
             x, enc = self._clip_inputs(x, frames, is_audio, valid, cache)
+        if self.style_proj is not None and style is not None and style_at is not None:
+            x = x + self.style_proj(style.to(x.dtype))[:, None] * style_at[..., None].to(x.dtype)
         if cache is None:
             pos, mask, s0 = positions_from_valid(valid), attention_mask(valid, 0, t), 0
         else:
@@ -239,7 +249,8 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
         ``text_ids`` at audio positions must hold the tokenizer's ``<audio>`` id, which is the text-head
         target before an audio segment (as :func:`uniaudio_lm.sentence.build` produces).
         """
-        g = self.hidden(batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid)
+        g = self.hidden(batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid, style=batch.style,
+                        style_at=batch.is_audio & batch.loss_mask)
         text_sel, labels, audio_sel = self.targets(batch)
         zero = g.text_hidden.sum() * 0.0
         if bool(text_sel.any()):
@@ -363,7 +374,7 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
                         overrides: dict | None = None) -> "UniAudioLM":
         """Load a model written by :meth:`save_pretrained`. ``overrides`` replaces config fields that add
         modules (``ctc_weight``, ``codec_codebook_dim``, ``audio_summary``, ``clip_attention``,
-        ``audio_encoder_layers``): weights the
+        ``audio_encoder_layers``, ``style_conditioning``): weights the
         folder lacks for them start fresh (the codec-vector tables empty: fill them with
         :meth:`set_codec_vectors`)."""
         d = Path(directory)
@@ -379,7 +390,8 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
                      *(("summary_proj.",) if config.audio_summary and not before.audio_summary else ()),
                      *(("clip_attn.",) if config.clip_attention and not before.clip_attention else ()),
                      *(("audio_encoder.",) if config.audio_encoder_layers and not before.audio_encoder_layers
-                       else ()))
+                       else ()),
+                     *(("style_proj.",) if config.style_conditioning and not before.style_conditioning else ()))
         model = cls(config)
         missing, unexpected = load_model(model, str(d / "model.safetensors"), strict=False, device=str(map_location))
         bad = [k for k in missing if not k.startswith(fresh or ("\0",))] + \

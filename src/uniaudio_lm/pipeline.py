@@ -32,6 +32,7 @@ from reasoningcodec import audio as audio_io
 from .config import UniAudioConfig
 from .generate import GenerationConfig, SamplingConfig, decode_audio, generate, sample
 from .model import IGNORE, UniAudioLM
+from .style import Style
 from .status import StatusTable, TaskStatus, read as read_status
 from .sentence import AudioItem, Segment, SentenceTensors, TextField, build, collate
 from .tokenizer import TextTokenizer, default_tokenizer
@@ -370,10 +371,11 @@ def generate_text(pipe: Pipeline, segments: Sequence[Segment], tag: str | None, 
 
 def audio_config(pipe: Pipeline, max_seconds: float, temperature: float, top_k: int | None,
                  cfg_scale: float | None, seed: int, reasoning_only: bool = False,
-                 window: tuple[float, float] | None = None) -> GenerationConfig:
+                 window: tuple[float, float] | None = None, style: Style | None = None) -> GenerationConfig:
     """Generation settings for one audio item of at most ``max_seconds`` (with ``reasoning_only``: its
     reasoning segment alone); ``window = (shortest, longest)`` seconds conditions its length (both
-    segments end inside it, and never after ``max_seconds``)."""
+    segments end inside it, and never after ``max_seconds``); ``style`` is the speaking style the item
+    is conditioned on (models with ``style_conditioning``; else ignored)."""
     cap = pipe.frames_for(max_seconds)
     if reasoning_only:
         cap = max(1, math.ceil(max_seconds * pipe.codec.reasoning_frame_rate))
@@ -385,7 +387,9 @@ def audio_config(pipe: Pipeline, max_seconds: float, temperature: float, top_k: 
                   (max(1, math.floor(lo * qr)), min(cap, max(1, math.ceil(hi * qr)))))
     return GenerationConfig(max_new_positions=2 * cap + 4, audio=SamplingConfig(temperature, top_k),
                             cfg_scale=cfg_scale, mode="audio", max_segment_frames=cap, seed=seed,
-                            reasoning_only=reasoning_only, segment_frames=frames)
+                            reasoning_only=reasoning_only, segment_frames=frames,
+                            style=None if style is None or style.empty or pipe.model.style_proj is None
+                            else style.features())
 
 
 def generate_item(pipe: Pipeline, segments: Sequence[Segment], cfg: GenerationConfig) -> AudioItem | None:

@@ -133,9 +133,13 @@ class SentenceBatch:
     loss_mask: torch.Tensor
     cond_mask: torch.Tensor
     valid: torch.Tensor
+    #: ``[B, F]`` speaking-style features of each row's target speech (:mod:`uniaudio_lm.style`; zeros:
+    #: none), or ``None``
+    style: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> "SentenceBatch":
-        return SentenceBatch(*(getattr(self, f).to(device) for f in _BATCH_FIELDS))
+        return SentenceBatch(*(getattr(self, f).to(device) for f in _BATCH_FIELDS),
+                             style=None if self.style is None else self.style.to(device))
 
     @property
     def num_tokens(self) -> int:

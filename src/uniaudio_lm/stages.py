@@ -12,8 +12,11 @@ import random
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import torch
+
 from .data import ExampleSource
 from .sentence import SentenceBatch, SentenceTensors, build, collate, drop_conditions
+from .style import Style
 from .tasks import Example
 from .tokenizer import TextTokenizer
 from .vocab import AudioVocab
@@ -87,14 +90,22 @@ class BucketBatcher:
             return drop_conditions(st, self.tok, self.vocab), True
         return st, False
 
+    def _style(self, ex: Example, dropped: bool, key: str) -> tuple[float, ...]:
+        """The example's style features, parts left out at random (:data:`uniaudio_lm.style.DROP`; all of
+        it when the conditions were dropped). A separate random stream, so the batches are the same with
+        and without style conditioning."""
+        if ex.style is None or dropped:
+            return Style().features()
+        return ex.style.dropped(random.Random(key)).features()
+
     def batch(self, step: int) -> tuple[SentenceBatch, BatchInfo]:
         rng = random.Random(f"{self.seed}/{self.rank}/{step}")
-        pool: list[tuple[SentenceTensors, str, bool]] = []
-        for _ in range(self.pool_size):
+        pool: list[tuple[SentenceTensors, str, bool, tuple[float, ...]]] = []
+        for j in range(self.pool_size):
             kind = rng.choices(self.kinds, self.weights)[0]
             ex = rng.choice(list(self.sources[kind]))(rng)
             st, dropped = self._build(ex, rng)
-            pool.append((st, ex.kind, dropped))
+            pool.append((st, ex.kind, dropped, self._style(ex, dropped, f"style/{self.seed}/{self.rank}/{step}/{j}")))
         pool.sort(key=lambda x: len(x[0]))
         tpb = self.stage.text_per_batch
 
@@ -113,6 +124,9 @@ class BucketBatcher:
                  for _ in range(tpb)]
         items = [x[0] for x in chosen] + texts
         b = collate(items, self.tok, self.vocab)
+        styles = [x[3] for x in chosen] + [Style().features()] * len(texts)
+        if any(any(f) for f in styles):
+            b.style = torch.tensor(styles, dtype=torch.float32)
         info = BatchInfo([x[1] for x in chosen] + ["text"] * len(texts), b.num_tokens, sum(x[2] for x in chosen))
         return b, info
 

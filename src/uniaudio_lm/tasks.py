@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -155,6 +155,8 @@ class Example:
     segments: list[Segment]
     kind: str
     task: str = ""
+    #: the recorded speaking style of the target speech (:class:`uniaudio_lm.style.Style`), if any
+    style: Any = None
 
 
 #: Languages with their own prompt lists (``TASK_PROMPTS[f"{task}_{language}"]``); English uses ``task``.

@@ -60,7 +60,8 @@ CSV_FIELDS = ("step", "loss", "text_loss", "audio_loss", "lr", "tokens", "n_text
               "encoder_ctc_loss")
 #: Model-config fields that only shape training; a recipe's ``model`` may set them on top of ``init_from``.
 TRAINING_FIELDS = ("audio_loss_weight", "ctc_weight", "codec_codebook_dim", "codec_vectors_only", "audio_summary",
-                   "clip_attention", "audio_encoder_layers", "audio_encoder_dim", "audio_encoder_ctc_weight")
+                   "clip_attention", "audio_encoder_layers", "audio_encoder_dim", "audio_encoder_ctc_weight",
+                   "style_conditioning")
 #: What a run trains: ``lm`` (the model's losses) or ``audio_encoder_ctc`` (only the audio encoder, on its
 #: CTC loss; the rest of the model is frozen and not run).
 OBJECTIVES = ("lm", "audio_encoder_ctc")
@@ -97,6 +98,8 @@ class TrainConfig:
     symbolic_episodes: dict[str, Any] | None = None
     snapshot_every: int = 0
     objective: str = "lm"
+    #: parameter-name prefixes that train (empty: all but the stage's frozen ones)
+    trainable: list[str] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str | None = None) -> "TrainConfig":
@@ -218,13 +221,19 @@ def _fill_codec_vectors(model: UniAudioLM, cfg: TrainConfig) -> None:
 
 def _set_trainable(model: UniAudioLM, cfg: TrainConfig, stage: StageConfig) -> bool:
     """Freeze the stage's frozen parameters (and, for the ``audio_encoder_ctc`` objective, everything but the
-    audio encoder); returns whether the run trains the encoder alone."""
+    audio encoder; with ``trainable``, everything those prefixes do not name); returns whether the run
+    trains the encoder alone."""
     encoder_only = cfg.objective == "audio_encoder_ctc"
     if encoder_only and model.audio_encoder is None:
         raise ValueError('objective "audio_encoder_ctc" needs a model with audio_encoder_layers > 0')
+    names = [n for n, _ in model.named_parameters()]
+    unknown = [t for t in cfg.trainable if not any(n.startswith(t) for n in names)]
+    if unknown:
+        raise ValueError(f"trainable names no parameter of this model: {', '.join(unknown)}")
     for name, p in model.named_parameters():
         p.requires_grad_(not any(name.startswith(f) for f in stage.freeze)
-                         and (not encoder_only or name.startswith("audio_encoder.")))
+                         and (not encoder_only or name.startswith("audio_encoder."))
+                         and (not cfg.trainable or any(name.startswith(t) for t in cfg.trainable)))
     return encoder_only
 
 
