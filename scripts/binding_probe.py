@@ -26,7 +26,7 @@ import torch  # noqa: E402
 from uniaudio_lm import default_tokenizer, registry  # noqa: E402
 from uniaudio_lm.episode_stream import EpisodeStream, SymbolicEpisodes  # noqa: E402
 from uniaudio_lm.model import UniAudioLM  # noqa: E402
-from uniaudio_lm.pipeline import score  # noqa: E402
+from uniaudio_lm.inference import score  # noqa: E402
 from uniaudio_lm.sentence import AudioItem, TextField  # noqa: E402
 
 

@@ -16,6 +16,7 @@ import reasoningcodec
 import uniaudio_lm as ul
 from reasoningcodec import CodecConfig, ReasoningCodec
 from uniaudio_lm import api, cli, status, utf8
+from uniaudio_lm import inference
 from uniaudio_lm import pipeline as pl
 from uniaudio_lm.generate import GenerationOutput
 from uniaudio_lm.registry import TASKS
@@ -226,7 +227,7 @@ def test_generated_text_is_valid_utf8(monkeypatch):
     assert broken  # without the constraint this random model does emit broken bytes
     # whatever ids come back, a text task returns valid UTF-8 without replacement characters
     bad = byte_ids(tok, b"\xbd\xe4") + tok.encode("你好") + byte_ids(tok, b"\xe5\xa5")
-    monkeypatch.setattr(pl, "generate", lambda *a, **k: [GenerationOutput(bad, "", [], torch.zeros(0, 3), "eot")])
+    monkeypatch.setattr(inference, "generate", lambda *a, **k: [GenerationOutput(bad, "", [], torch.zeros(0, 3), "eot")])
     p = ul.Pipeline(model, tok, ReasoningCodec(CODEC).eval())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ul.ExperimentalTaskWarning)

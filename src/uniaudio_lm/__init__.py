@@ -57,7 +57,8 @@ from .tasks import TASK_PROMPTS, Example  # noqa: E402
 from .tokenizer import FIELD_TAGS, SPECIAL_TOKENS, TextTokenizer, default_tokenizer  # noqa: E402
 from .vocab import AudioVocab, Special  # noqa: E402
 from .registry import TASKS, TaskError, TaskSpec  # noqa: E402
-from .pipeline import Pipeline, install, load, score  # noqa: E402
+from .inference import score  # noqa: E402
+from .pipeline import Pipeline, install, load  # noqa: E402
 from .status import ExperimentalTaskWarning, TaskStatus  # noqa: E402
 from .api import (asr, audio_caption, audio_qa, continue_audio, continue_text, denoise, dysarthric_asr,  # noqa: E402
                   fewshot_classify, fewshot_denoise, fewshot_scores, fewshot_vc, instruct_tts, lyric_recognition,

@@ -32,8 +32,8 @@ import numpy as np
 from . import registry
 from .ctc_decode import ctc_transcript
 from .generate import SamplingConfig
-from .pipeline import (Audio, AudioInput, Pipeline, audio_config, generate_item, generate_recon, generate_text, load,
-                       score)
+from .inference import audio_config, generate_item, generate_recon, generate_text, score
+from .pipeline import Audio, AudioInput, Pipeline, load
 from .sentence import AudioItem
 from .status import ExperimentalTaskWarning, warn_if_experimental
 from .style import Style, from_caption
