@@ -152,3 +152,49 @@ def test_loading_adds_a_zero_style_map_and_trainable_prefixes(tmp_path):
     # resuming that run with a recipe whose model lacks the style map is a clear error, not a raw one
     with pytest.raises(ValueError, match="only in the checkpoint: style_proj"):
         train(TrainConfig.from_dict({**base, "out_dir": str(tmp_path / "r2"), "steps": 3, "model": {}}), quiet=True)
+
+
+def test_style_guidance_moves_generation_and_its_pipeline_default(tmp_path, tok, vocab, capsys):
+    import numpy as np
+
+    from reasoningcodec import ReasoningCodec
+    from uniaudio_lm import api, cli
+    from uniaudio_lm.inference import audio_config
+    from uniaudio_lm.pipeline import install, load, read_meta
+
+    model = style_model(2)
+    prompt = generation("tts", None, text="hi").segments
+    fast = Style(240.0, 74.0, "male").features()
+    run = lambda **k: generate(model, tok, [prompt], GenerationConfig(  # noqa: E731
+        max_new_positions=14, mode="audio", seed=0, max_segment_frames=5, **k))[0].frames
+    assert torch.equal(run(style=fast, style_scale=3.0), run(style=fast, style_scale=3.0))
+    assert not torch.equal(run(style=fast, style_scale=3.0), run(style=fast))
+    assert torch.equal(run(style_scale=3.0), run())                     # no style: nothing to guide
+    with pytest.raises(ValueError, match="cfg_scale or style_scale"):
+        run(style=fast, style_scale=2.0, cfg_scale=2.0)
+    # the pipeline's default comes from pipeline.json; install writes it and a re-install keeps it
+    model.float().save_pretrained(tmp_path / "model")
+    d = install(tmp_path / "model", tmp_path / "pipe", CODEC.model_id, style_scale=2.5)
+    install(tmp_path / "model", tmp_path / "pipe", CODEC.model_id)
+    assert read_meta(d)["style_scale"] == 2.5
+    pipe = load(d, codec=ReasoningCodec(CODEC).eval())
+    assert pipe.style_scale == 2.5
+    cap = Style(125.0, 26.0, "female")
+    assert audio_config(pipe, 1.0, 0.9, 50, None, 0, style=cap).style_scale == 2.5
+    assert audio_config(pipe, 1.0, 0.9, 50, None, 0, style=cap, style_scale=1.0).style_scale is None
+    assert audio_config(pipe, 1.0, 0.9, 50, None, 0).style is None      # no style asked: none given
+    with pytest.raises(ValueError, match="style_scale must be a number >= 1"):
+        audio_config(pipe, 1.0, 0.9, 50, None, 0, style=cap, style_scale=0.5)
+    with pytest.raises(ValueError, match="style_scale must be a number >= 1"):
+        install(tmp_path / "model", tmp_path / "pipe", CODEC.model_id, style_scale=float("nan"))
+    assert cli.main(["install", str(tmp_path / "model"), "--dest", str(tmp_path / "pipe"), "-f",
+                     "--codec-model-id", CODEC.model_id, "--style-scale", "0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "style_scale must be a number >= 1" in err[0]
+    assert read_meta(d)["style_scale"] == 2.5                           # the failed install changed nothing
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wav = api.instruct_tts("hi", "A fast, high-pitched male voice.", pipeline=pipe, max_seconds=0.5)
+    assert isinstance(wav, np.ndarray) and wav.dtype == np.float32

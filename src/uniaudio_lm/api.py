@@ -74,10 +74,11 @@ def _seconds(pipe: Pipeline, codes: Audio, max_seconds: float | None, scale: flo
 
 def _audio(name: str, pipe: Pipeline, fields: dict[str, Any], max_seconds: float, temperature: float,
            top_k: int | None, cfg_scale: float | None, seed: int,
-           window: tuple[float, float] | None = None, style: Style | None = None) -> np.ndarray:
+           window: tuple[float, float] | None = None, style: Style | None = None,
+           style_scale: float | None = None) -> np.ndarray:
     segs = registry.get(name).prompt(**fields).segments
     item = generate_item(pipe, segs, audio_config(pipe, max_seconds, temperature, top_k, cfg_scale, seed,
-                                                  window=window, style=style))
+                                                  window=window, style=style, style_scale=style_scale))
     return pipe.decode(item)
 
 
@@ -124,24 +125,27 @@ def tts(text: str, *, language: str = "en", pipeline: Pipeline | None = None, se
 
 def instruct_tts(text: str, style: str, *, pipeline: Pipeline | None = None, seed: int = 0,
                  max_seconds: float = 20.0, temperature: float = 0.9, top_k: int | None = 50,
-                 cfg_scale: float | None = None, duration: float | None = None) -> np.ndarray:
+                 cfg_scale: float | None = None, duration: float | None = None,
+                 style_scale: float | None = None) -> np.ndarray:
     """Style caption (voice, emotion, pace...) + text → speech in that style (length as :func:`tts`,
     scaled by the pace the caption asks for). A model with ``style_conditioning`` also receives the
-    caption's rate, pitch and gender words as numbers (:func:`uniaudio_lm.style.from_caption`)."""
+    caption's rate, pitch and gender words as numbers (:func:`uniaudio_lm.style.from_caption`), with
+    ``style_scale`` times their effect (guidance; ``None``: the pipeline's default, 1: none)."""
     p = _pipe(pipeline, "instruct_tts")
     return _audio("instruct_tts", p, {"caption": style, "text": text}, max_seconds, temperature, top_k, cfg_scale,
-                  seed, _speech_window(p, text, "en", style, duration), from_caption(style))
+                  seed, _speech_window(p, text, "en", style, duration), from_caption(style), style_scale)
 
 
 def voice_tts(text: str, voice: AudioInput, style: str, *, voice_seconds: float = 3.0,
               pipeline: Pipeline | None = None, seed: int = 0, max_seconds: float = 20.0, temperature: float = 0.9,
-              top_k: int | None = 50, cfg_scale: float | None = None, duration: float | None = None) -> np.ndarray:
+              top_k: int | None = 50, cfg_scale: float | None = None, duration: float | None = None,
+              style_scale: float | None = None) -> np.ndarray:
     """A voice prompt (its first ``voice_seconds``, ≈3 s) + style caption + text → speech in that voice
     (length and style as :func:`instruct_tts`)."""
     p = _pipe(pipeline, "voice_tts")
     fields = {"voice": _voice(p, voice, voice_seconds), "caption": style, "text": text}
     return _audio("voice_tts", p, fields, max_seconds, temperature, top_k, cfg_scale, seed,
-                  _speech_window(p, text, "en", style, duration), from_caption(style))
+                  _speech_window(p, text, "en", style, duration), from_caption(style), style_scale)
 
 
 def spoken_qa_speech(audio: AudioInput, *, pipeline: Pipeline | None = None, seed: int = 0,

@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--duration-from", default=None, metavar="TOKENS_JSONL",
                      help="fit the speech-duration model on this tokenised training manifest "
                           "(default: keep the replaced folder's)")
+    ins.add_argument("--style-scale", type=float, default=None,
+                     help="default guidance on a requested speaking style, >= 1 (default: keep the replaced "
+                          "folder's)")
     ins.add_argument("-f", "--force", action="store_true", help="replace installed weights")
     ins.set_defaults(func=cmd_install)
 
@@ -208,7 +211,10 @@ def cmd_install(a: argparse.Namespace) -> None:
     dest = Path(a.dest) if a.dest else DEFAULT_DIR
     if (dest / "model.safetensors").exists() and not a.force:
         raise CliError(f"{dest} already holds weights; use -f to replace them")
-    d = install(a.model_dir, dest, a.codec_model_id, a.recon_codebooks, a.duration_from)
+    try:
+        d = install(a.model_dir, dest, a.codec_model_id, a.recon_codebooks, a.duration_from, a.style_scale)
+    except ValueError as e:
+        raise CliError(str(e)) from None
     print(f"installed {a.model_dir} → {d}", file=sys.stderr)
 
 

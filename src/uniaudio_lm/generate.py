@@ -16,6 +16,7 @@ padding that nothing attends to.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -66,6 +67,9 @@ class GenerationConfig:
         style: speaking-style features (:meth:`uniaudio_lm.style.Style.features`) added to every
             generated audio frame of every item (models with ``style_conditioning``; the unconditional
             copies of classifier-free guidance get none).
+        style_scale: guidance on the style alone: the second copy of each prompt is the same prompt
+            without the style, and the logits move ``style_scale`` times the style's effect (1: none);
+            not together with ``cfg_scale``.
     """
 
     max_new_positions: int = 256
@@ -81,6 +85,7 @@ class GenerationConfig:
     seed: int | None = None
     utf8: bool = True
     style: tuple[float, ...] | None = None
+    style_scale: float | None = None
 
 
 @dataclass
@@ -278,9 +283,15 @@ def generate(model: UniAudioLM, tokenizer: TextTokenizer, prompts: Sequence[Sequ
     v, K = model.vocab, model.K
     dev = model.text_embed.weight.device
     gen = torch.Generator().manual_seed(cfg.seed) if cfg.seed is not None else None
+    if cfg.style_scale is not None and cfg.cfg_scale is not None:
+        raise ValueError("use cfg_scale or style_scale, not both")
+    style_guided = cfg.style_scale is not None and cfg.style is not None
+    if style_guided:   # the unconditional copies are the same prompts, without the style
+        cfg = dataclasses.replace(cfg, cfg_scale=cfg.style_scale)
     sts = [p if isinstance(p, SentenceTensors) else build(p, tokenizer, v, eot=False) for p in prompts]
     n = len(sts)
-    rows_in = sts + ([drop_conditions(s, tokenizer, v) for s in sts] if cfg.cfg_scale is not None else [])
+    uncond = sts if style_guided else [drop_conditions(s, tokenizer, v) for s in sts]
+    rows_in = sts + (uncond if cfg.cfg_scale is not None else [])
     r = len(rows_in)
     batch = collate(rows_in, tokenizer, v, pad_side="left").to(dev)
     total = batch.text_ids.shape[1] + cfg.max_new_positions

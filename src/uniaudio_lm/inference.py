@@ -10,7 +10,7 @@ import torch
 
 from .generate import GenerationConfig, SamplingConfig, generate, sample
 from .model import IGNORE, UniAudioLM
-from .pipeline import Pipeline
+from .pipeline import Pipeline, check_style_scale
 from .sentence import AudioItem, Segment, SentenceTensors, TextField, build, collate
 from .style import Style
 from .tokenizer import TextTokenizer
@@ -48,11 +48,14 @@ def generate_text(pipe: Pipeline, segments: Sequence[Segment], tag: str | None, 
 
 def audio_config(pipe: Pipeline, max_seconds: float, temperature: float, top_k: int | None,
                  cfg_scale: float | None, seed: int, reasoning_only: bool = False,
-                 window: tuple[float, float] | None = None, style: Style | None = None) -> GenerationConfig:
+                 window: tuple[float, float] | None = None, style: Style | None = None,
+                 style_scale: float | None = None) -> GenerationConfig:
     """Generation settings for one audio item of at most ``max_seconds`` (with ``reasoning_only``: its
     reasoning segment alone); ``window = (shortest, longest)`` seconds conditions its length (both
     segments end inside it, and never after ``max_seconds``); ``style`` is the speaking style the item
-    is conditioned on (models with ``style_conditioning``; else ignored)."""
+    is conditioned on (models with ``style_conditioning``; else ignored), ``style_scale`` the guidance on
+    it (:class:`~uniaudio_lm.generate.GenerationConfig`; 1: none; ``None``: the pipeline's default,
+    :attr:`Pipeline.style_scale`)."""
     cap = pipe.frames_for(max_seconds)
     if reasoning_only:
         cap = max(1, math.ceil(max_seconds * pipe.codec.reasoning_frame_rate))
@@ -62,11 +65,12 @@ def audio_config(pipe: Pipeline, max_seconds: float, temperature: float, top_k: 
         rr, qr = pipe.codec.reasoning_frame_rate, pipe.codec.recon_frame_rate
         frames = ((max(1, math.floor(lo * rr)), max(1, math.ceil(hi * rr))),
                   (max(1, math.floor(lo * qr)), min(cap, max(1, math.ceil(hi * qr)))))
+    feats = None if style is None or style.empty or pipe.model.style_proj is None else style.features()
+    style_scale = pipe.style_scale if style_scale is None else check_style_scale(style_scale)
     return GenerationConfig(max_new_positions=2 * cap + 4, audio=SamplingConfig(temperature, top_k),
                             cfg_scale=cfg_scale, mode="audio", max_segment_frames=cap, seed=seed,
                             reasoning_only=reasoning_only, segment_frames=frames,
-                            style=None if style is None or style.empty or pipe.model.style_proj is None
-                            else style.features())
+                            style=feats, style_scale=style_scale if feats is not None and style_scale != 1 else None)
 
 
 def generate_item(pipe: Pipeline, segments: Sequence[Segment], cfg: GenerationConfig) -> AudioItem | None:

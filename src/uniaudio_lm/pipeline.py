@@ -158,6 +158,15 @@ class Pipeline:
             self._duration = DurationModel.from_dict(d) if d else None
         return self._duration
 
+    @property
+    def style_scale(self) -> float | None:
+        """The default guidance on a requested speaking style (``pipeline.json``'s ``"style_scale"``, chosen
+        when the weights were installed), or ``None``."""
+        if self.directory is None:
+            return None
+        v = read_meta(self.directory).get("style_scale")
+        return check_style_scale(v) if v is not None else None
+
     def frames_for(self, seconds: float) -> int:
         """Reconstruction frames covering ``seconds``."""
         if not seconds > 0 or not math.isfinite(seconds):
@@ -182,12 +191,21 @@ class Pipeline:
                 shutil.rmtree(tmp)
 
 
+def check_style_scale(v: Any) -> float:
+    """A style guidance scale: a finite number >= 1 (1: no guidance)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 1:
+        raise ValueError(f"style_scale must be a number >= 1 (1: no guidance), got {v!r}")
+    return float(v)
+
+
 def _write_meta(d: Path, codec_model_id: str, tokenizer: str, recon_codebooks: int,
-                duration: dict[str, Any] | None = None) -> None:
+                duration: dict[str, Any] | None = None, style_scale: float | None = None) -> None:
     meta: dict[str, Any] = {"format": FORMAT, "codec_model_id": codec_model_id, "tokenizer": tokenizer,
                             "recon_codebooks": recon_codebooks}
     if duration is not None:
         meta["duration"] = duration
+    if style_scale is not None:
+        meta["style_scale"] = style_scale
     (d / PIPELINE_NAME).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
 
 
@@ -276,19 +294,23 @@ def load(path: str | os.PathLike | None = None, device: str | torch.device = "cp
 
 def install(model_dir: str | os.PathLike, dest: str | os.PathLike | None = None,
             codec_model_id: str | None = None, recon_codebooks: int | None = None,
-            duration_from: str | os.PathLike | None = None) -> Path:
+            duration_from: str | os.PathLike | None = None, style_scale: float | None = None) -> Path:
     """Make a pipeline folder from ``UniAudioLM.save_pretrained`` output (e.g. ``<train out_dir>/model``).
 
     ``codec_model_id`` defaults to the installed default codec's; the model's vocabulary is checked
     against that codec's configuration when it is installed. ``duration_from`` (a tokenised training
     manifest) fits the speech-duration model (:mod:`uniaudio_lm.duration`) stored in ``pipeline.json``;
-    without it, the one of the folder being replaced is kept. Returns the folder (default: the package's).
+    without it, the one of the folder being replaced is kept; so is its ``style_scale`` (the default
+    guidance on a requested speaking style, :attr:`Pipeline.style_scale`) unless one is given. Returns the
+    folder (default: the package's).
     """
     from .duration import fit, manifest_samples
 
     from reasoningcodec import CodecConfig
     from reasoningcodec.hub import DEFAULT_DIR as CODEC_DIR
 
+    if style_scale is not None:
+        style_scale = check_style_scale(style_scale)
     src = Path(model_dir)
     for name in ("config.json", "model.safetensors"):
         if not (src / name).is_file():
@@ -321,12 +343,13 @@ def install(model_dir: str | os.PathLike, dest: str | os.PathLike | None = None,
         if (src / "tokenizer.json").is_file():
             shutil.copyfile(src / "tokenizer.json", tmp / "tokenizer.json")
             tok = "tokenizer.json"
-        if duration_from is not None:
-            duration = fit(manifest_samples(duration_from)).to_dict()
-        else:
-            old_meta = d / PIPELINE_NAME
-            duration = json.loads(old_meta.read_text(encoding="utf-8")).get("duration") if old_meta.is_file() else None
-        _write_meta(tmp, codec_model_id, tok, int(recon_codebooks or config.num_recon_codebooks), duration)
+        old_meta = d / PIPELINE_NAME
+        old = json.loads(old_meta.read_text(encoding="utf-8")) if old_meta.is_file() else {}
+        duration = fit(manifest_samples(duration_from)).to_dict() if duration_from is not None else old.get("duration")
+        if style_scale is None:
+            style_scale = old.get("style_scale")
+        _write_meta(tmp, codec_model_id, tok, int(recon_codebooks or config.num_recon_codebooks), duration,
+                    style_scale)
         for f in tmp.iterdir():              # readable by every user, like an installed package
             f.chmod(0o644)
         tmp.chmod(0o755)
