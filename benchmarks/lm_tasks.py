@@ -417,7 +417,7 @@ def t_instruct_tts(b: Bench) -> None:
     from reasoningcodec.data.sources_espeak import synth
 
     # sanity of the measures on espeak renditions of the same requests (fast 240 vs slow 125 wpm; pitch 74 vs 26),
-    # and the same renditions through the codec at the model's codebooks (the ceiling of any model writing them)
+    # and the same renditions through the codec at the model's codebooks (what the codec keeps of them)
     n_ref = min(len(rows), 10) if shutil.which("espeak-ng") else 0
     refs: list[tuple[tuple, tuple]] = []
     for r in rows[:n_ref]:
@@ -430,7 +430,7 @@ def t_instruct_tts(b: Bench) -> None:
         try:
             through = lambda x: (b.resynth(x), SR)  # noqa: E731
             _instruct_reference(b, refs, through, "the same espeak-ng renditions through the codec "
-                                f"({b.pipe.recon_codebooks if b.pipe else 'all'} codebooks: ceiling)", None)
+                                f"({b.pipe.recon_codebooks if b.pipe else 'all'} reconstruction codebooks)", None)
         except Skip as e:
             b.skip("instruct_tts", RATE_METRIC, f"codec resynthesis: {e}", "baseline")
     else:
