@@ -108,3 +108,19 @@ def load_checkpoint(directory: str | Path, map_location: str | torch.device = "c
             g["betas"] = tuple(g["betas"])
     return Checkpoint(UniAudioConfig.from_json(d / "config.json"), model_state,
                       {"state": state, "param_groups": groups}, trainer)
+
+
+def check_matches(have_state: dict[str, torch.Tensor], saved: dict[str, torch.Tensor], where: Path) -> None:
+    """A ``ValueError`` naming the difference when the checkpoint in ``where`` (its model state ``saved``)
+    is not of the model whose state is ``have_state`` (a recipe's ``model`` or ``init_from`` changed since
+    the run started)."""
+    have = {k: tuple(v.shape) for k, v in have_state.items()}
+    got = {k: tuple(v.shape) for k, v in saved.items()}
+    extra, missing = sorted(set(got) - set(have)), sorted(set(have) - set(got))
+    shapes = sorted(k for k in set(have) & set(got) if have[k] != got[k])
+    if extra or missing or shapes:
+        parts = [f"{what}: {', '.join(ks[:4])}{' ...' if len(ks) > 4 else ''}" for what, ks in
+                 (("only in the checkpoint", extra), ("only in the recipe's model", missing),
+                  ("different shapes", shapes)) if ks]
+        raise ValueError(f"{where} holds a run of a different model than this recipe builds ({'; '.join(parts)}); "
+                         "use a new out_dir, or the recipe the run started with")

@@ -46,7 +46,7 @@ from tqdm import tqdm
 from reasoningcodec import CodecConfig
 from reasoningcodec.configio import build, read_object
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import check_matches, load_checkpoint, save_checkpoint
 from .config import UniAudioConfig
 from .data import ExampleSource, Manifest, SyntheticAudio, TextLines
 from .model import UniAudioLM
@@ -297,7 +297,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> dict[str, Any]:
     last = out / "last"
     if (last / "trainer.json").is_file():
         ck = load_checkpoint(last, device)
-        _check_resume(model, ck.model_state, last)
+        check_matches(model.state_dict(), ck.model_state, last)
         _load_states(wrapped, opt, ck.model_state, ck.optim_state, cfg.fsdp)
         state.update({k: ck.trainer_state[k] for k in ("step", "tokens", "stage", "cpu_s") if k in ck.trainer_state})
     batcher = BucketBatcher(stage, build_sources(cfg, tok, model.config), tok, model.vocab, cfg.max_tokens,
@@ -352,21 +352,6 @@ def train(cfg: TrainConfig, quiet: bool = False) -> dict[str, Any]:
     if world > 1:
         dist.barrier()
     return state
-
-
-def _check_resume(model: UniAudioLM, saved: dict[str, torch.Tensor], last: Path) -> None:
-    """A ``ValueError`` naming the difference when the checkpoint in ``last`` is not of this recipe's
-    model (the recipe's ``model`` or ``init_from`` changed since the run started)."""
-    have = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in saved.items()}
-    extra, missing = sorted(set(got) - set(have)), sorted(set(have) - set(got))
-    shapes = sorted(k for k in set(have) & set(got) if have[k] != got[k])
-    if extra or missing or shapes:
-        parts = [f"{what}: {', '.join(ks[:4])}{' ...' if len(ks) > 4 else ''}" for what, ks in
-                 (("only in the checkpoint", extra), ("only in the recipe's model", missing),
-                  ("different shapes", shapes)) if ks]
-        raise ValueError(f"{last} holds a run of a different model than this recipe builds ({'; '.join(parts)}); "
-                         "use a new out_dir, or the recipe the run started with")
 
 
 def _save(wrapped: torch.nn.Module, opt: torch.optim.Optimizer, mcfg: UniAudioConfig, cfg: TrainConfig,
