@@ -294,6 +294,29 @@ def _terminate_once_writing(args: list, folder, signum: int) -> tuple[int, str]:
     return p.returncode, err.decode()
 
 
+@pytest.mark.skipif(not hasattr(sig, "pthread_sigmask"), reason="no signal masks on this platform")
+@pytest.mark.parametrize("signum", [sig.SIGTERM, sig.SIGHUP])
+def test_a_signal_right_after_the_temp_file_is_made_leaves_nothing(tmp_path, monkeypatch, signum):
+    """The window between creating the temp file and recording its name: the signal waits until the
+    name is recorded, so the clean-up finds the file."""
+    from reasoningcodec import atomic
+    from reasoningcodec.cli_io import Terminated, atomic_output, terminate_cleanly
+
+    real = atomic.temp_next_to
+
+    def made_then_signalled(path, suffix=".part"):
+        t = real(path, suffix)
+        os.kill(os.getpid(), signum)
+        return t
+
+    monkeypatch.setattr(atomic, "temp_next_to", made_then_signalled)
+    reached = []
+    with pytest.raises(Terminated):
+        with terminate_cleanly(), atomic_output(tmp_path / "x.rc", False):
+            reached.append(True)
+    assert list(tmp_path.iterdir()) == [] and not reached
+
+
 @pytest.mark.parametrize("command,signum", [("compress", sig.SIGTERM), ("decompress", sig.SIGTERM),
                                             ("compress", sig.SIGHUP)])
 def test_sigterm_removes_the_temp_file(tmp_path, model_dir, codec_cpu, command, signum):

@@ -8,12 +8,14 @@ the permissions a user expects.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import signal
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
-__all__ = ["temp_next_to", "write_keeping_mode"]
+__all__ = ["temp_next_to", "temp_file_next_to", "write_keeping_mode"]
 
 
 def temp_next_to(path: str | os.PathLike, suffix: str = ".part") -> Path:
@@ -32,6 +34,36 @@ def temp_next_to(path: str | os.PathLike, suffix: str = ".part") -> Path:
             continue
         return tmp
     raise FileExistsError(f"no free temp file name next to {p} after 100 tries")
+
+
+@contextlib.contextmanager
+def _termination_held() -> Iterator[None]:
+    """SIGTERM and SIGHUP wait (blocked, then delivered) while the block runs, where the platform can."""
+    sigs = {s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None}
+    if not sigs or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextlib.contextmanager
+def temp_file_next_to(path: str | os.PathLike, suffix: str = ".part") -> Iterator[Path]:
+    """:func:`temp_next_to` as a block: the temp file is removed when the block ends, however it ends.
+
+    SIGTERM and SIGHUP are held back while the file is created and its name recorded, so a signal turned
+    into an exception (as the command-line tools do) cannot land between the two and leave it behind."""
+    tmp: Path | None = None
+    try:
+        with _termination_held():
+            tmp = temp_next_to(path, suffix)
+        yield tmp
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def write_keeping_mode(tmp: str | os.PathLike, write: Callable[[str], object]) -> None:

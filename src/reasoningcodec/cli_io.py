@@ -44,16 +44,12 @@ def atomic_output(path: Path, force: bool) -> Iterator[Path]:
     The temp file gets ``0o666 & ~umask``, as a plain ``open()`` would; it is removed on any exception,
     Ctrl-C and SIGTERM/SIGHUP included (see :func:`terminate_cleanly`). Only SIGKILL leaves it behind.
     """
-    from .atomic import temp_next_to
+    from .atomic import temp_file_next_to
 
     check_output(path, force)
-    tmp = temp_next_to(path, ".part" + path.suffix)
-    try:
+    with temp_file_next_to(path, ".part" + path.suffix) as tmp:
         yield tmp
         os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 @contextlib.contextmanager

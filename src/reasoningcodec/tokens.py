@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from . import audio as audio_io
-from .atomic import temp_next_to
+from .atomic import temp_file_next_to
 from .errors import AudioError, OptionError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".aifc", ".au", ".caf", ".w64")
@@ -77,13 +77,9 @@ def save_tokens(path: Path, tokens: dict[str, Any], fmt: str = ".npz") -> None:
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """``write`` into a temp file next to ``path`` (mode ``0666 & ~umask``), renamed onto it when complete;
     removed on any error or signal."""
-    tmp = temp_next_to(path, ".part" + path.suffix)
-    try:
+    with temp_file_next_to(path, ".part" + path.suffix) as tmp:
         write(tmp)
         os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def read_token_meta(path: Path) -> dict[str, Any] | None:
