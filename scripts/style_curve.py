@@ -48,12 +48,9 @@ def dev_rows(data: Path, n: int) -> list[dict]:
 def score(folder: Path, codec: Any, rows: list[dict], data: Path, duration: dict | None) -> dict[str, Any]:
     from uniaudio_lm import api as A
 
-    if duration is not None and not (folder / "pipeline.json").is_file():
-        LC.as_pipeline(folder, codec, 4)  # writes pipeline.json
-    if duration is not None:
-        pj = json.loads((folder / "pipeline.json").read_text())
-        pj["duration"] = duration
-        (folder / "pipeline.json").write_text(json.dumps(pj, indent=1))
+    if duration is not None:   # the shipped duration model, as in use (as_pipeline keeps an existing file)
+        pj = {"format": 1, "codec_model_id": codec.config.model_id, "tokenizer": "default", "recon_codebooks": 4}
+        (folder / "pipeline.json").write_text(json.dumps({**pj, "duration": duration}, indent=1))
     pipe = LC.as_pipeline(folder, codec, 4)
     out: dict[str, Any] = {}
     for kind in ("rate", "pitch"):

@@ -66,7 +66,10 @@ def audio_config(pipe: Pipeline, max_seconds: float, temperature: float, top_k: 
         frames = ((max(1, math.floor(lo * rr)), max(1, math.ceil(hi * rr))),
                   (max(1, math.floor(lo * qr)), min(cap, max(1, math.ceil(hi * qr)))))
     feats = None if style is None or style.empty or pipe.model.style_proj is None else style.features()
-    style_scale = pipe.style_scale if style_scale is None else check_style_scale(style_scale)
+    if style_scale is not None:
+        style_scale = check_style_scale(style_scale)
+    elif feats is not None:
+        style_scale = pipe.style_scale
     return GenerationConfig(max_new_positions=2 * cap + 4, audio=SamplingConfig(temperature, top_k),
                             cfg_scale=cfg_scale, mode="audio", max_segment_frames=cap, seed=seed,
                             reasoning_only=reasoning_only, segment_frames=frames,

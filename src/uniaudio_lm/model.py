@@ -250,7 +250,7 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
         target before an audio segment (as :func:`uniaudio_lm.sentence.build` produces).
         """
         g = self.hidden(batch.text_ids, batch.audio_ids, batch.is_audio, batch.valid, style=batch.style,
-                        style_at=batch.is_audio & batch.loss_mask)
+                        style_at=None if batch.style is None else batch.is_audio & batch.loss_mask)
         text_sel, labels, audio_sel = self.targets(batch)
         zero = g.text_hidden.sum() * 0.0
         if bool(text_sel.any()):

@@ -162,10 +162,10 @@ class Pipeline:
     def style_scale(self) -> float | None:
         """The default guidance on a requested speaking style (``pipeline.json``'s ``"style_scale"``, chosen
         when the weights were installed), or ``None``."""
-        if self.directory is None:
-            return None
-        v = read_meta(self.directory).get("style_scale")
-        return check_style_scale(v) if v is not None else None
+        if not hasattr(self, "_style_scale"):
+            v = read_meta(self.directory).get("style_scale") if self.directory is not None else None
+            self._style_scale = check_style_scale(v) if v is not None else None
+        return self._style_scale
 
     def frames_for(self, seconds: float) -> int:
         """Reconstruction frames covering ``seconds``."""
