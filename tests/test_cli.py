@@ -294,11 +294,24 @@ def _terminate_once_writing(args: list, folder, signum: int) -> tuple[int, str]:
     return p.returncode, err.decode()
 
 
-@pytest.mark.skipif(not hasattr(sig, "pthread_sigmask"), reason="no signal masks on this platform")
+@pytest.fixture
+def other_thread():
+    """A second thread that does not block signals: the kernel may hand it a signal sent to the process."""
+    import threading
+
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, daemon=True)
+    t.start()
+    yield t
+    stop.set()
+    t.join()
+
+
+@pytest.mark.skipif(not hasattr(sig, "SIGHUP"), reason="no SIGHUP on this platform")
 @pytest.mark.parametrize("signum", [sig.SIGTERM, sig.SIGHUP])
-def test_a_signal_right_after_the_temp_file_is_made_leaves_nothing(tmp_path, monkeypatch, signum):
+def test_a_signal_right_after_the_temp_file_is_made_leaves_nothing(tmp_path, monkeypatch, signum, other_thread):
     """The window between creating the temp file and recording its name: the signal waits until the
-    name is recorded, so the clean-up finds the file."""
+    name is recorded, so the clean-up finds the file (also when another thread is running)."""
     from reasoningcodec import atomic
     from reasoningcodec.cli_io import Terminated, atomic_output, terminate_cleanly
 
@@ -307,6 +320,7 @@ def test_a_signal_right_after_the_temp_file_is_made_leaves_nothing(tmp_path, mon
     def made_then_signalled(path, suffix=".part"):
         t = real(path, suffix)
         os.kill(os.getpid(), signum)
+        time.sleep(0.05)              # time for another thread to take the signal, if the hold lets it
         return t
 
     monkeypatch.setattr(atomic, "temp_next_to", made_then_signalled)
@@ -674,3 +688,32 @@ def test_tokens_with_torchrun(tmp_path, small_dir):
     assert p.returncode == 0, p.stderr[-3000:]
     index = json.loads((out / "index.json").read_text())
     assert index["num_files"] == 4 and index["num_missing"] == 0
+
+
+@pytest.mark.skipif(not hasattr(sig, "SIGHUP"), reason="no SIGHUP on this platform")
+@pytest.mark.parametrize("signum", [sig.SIGTERM, sig.SIGHUP])
+def test_a_signal_right_after_the_temp_folder_is_made_leaves_nothing(tmp_path, monkeypatch, signum, other_thread):
+    """The same window for the folders that model installs write (``temp_dir_next_to``)."""
+    from reasoningcodec import atomic
+    from reasoningcodec.cli_io import Terminated, terminate_cleanly
+
+    real = atomic.tempfile.mkdtemp
+
+    def made_then_signalled(*a, **kw):
+        t = real(*a, **kw)
+        os.kill(os.getpid(), signum)
+        time.sleep(0.05)              # time for another thread to take the signal, if the hold lets it
+        return t
+
+    monkeypatch.setattr(atomic.tempfile, "mkdtemp", made_then_signalled)
+    reached = []
+    with pytest.raises(Terminated):
+        with terminate_cleanly(), atomic.temp_dir_next_to(tmp_path / "model") as tmp:
+            (tmp / "config.json").write_text("{}")
+            reached.append(True)
+    assert list(tmp_path.iterdir()) == [] and not reached
+    monkeypatch.undo()
+    with atomic.temp_dir_next_to(tmp_path / "model") as tmp:        # no signal: the folder is there, then gone
+        (tmp / "a").write_text("x")
+        assert tmp.parent == tmp_path and tmp.name.startswith(".model.")
+    assert list(tmp_path.iterdir()) == []

@@ -353,12 +353,18 @@ def clip_model(seed: int, encoder: bool = False) -> UniAudioLM:
 
 
 @pytest.mark.parametrize("mode,inputs", [("text", "codes"), ("audio", "codes"), ("text", "clips"), ("audio", "clips"),
-                                         ("text", "encoder"), ("audio", "encoder")])
+                                         ("text", "encoder"), ("audio", "encoder"), ("text", "whisper"),
+                                         ("audio", "whisper")])
 def test_greedy_kv_cache_equals_no_cache_and_batched_equals_single(tok, mode, inputs):
-    model = tiny_model(2, torch.float64) if inputs == "codes" else clip_model(2, inputs == "encoder")
+    if inputs == "whisper":     # the whisper block design: learned positions, LayerNorm, full attention
+        torch.manual_seed(2)
+        model = UniAudioLM(UniAudioConfig.preset("tiny", CODEC, block_style="whisper", n_kv_heads=4)
+                           ).to(torch.float64).eval()
+    else:
+        model = tiny_model(2, torch.float64) if inputs == "codes" else clip_model(2, inputs == "encoder")
     cfg = GenerationConfig(max_new_positions=24, mode=mode, audio=SamplingConfig(0.0), max_segment_frames=6)
     ps = prompts()
-    if inputs != "codes":                  # labelled clips before the query: the clip attention has keys
+    if inputs in ("clips", "encoder"):     # labelled clips before the query: the clip attention has keys
         g = torch.Generator().manual_seed(9)
         ps.append([TaskPrompt("Label the last clip."), AudioItem(*codes(g, 3, 6)), TextField("answer", "dog"),
                    AudioItem(*codes(g, 2, 5)), TextField("answer", "cat"), AudioItem(*codes(g, 3, 4))])

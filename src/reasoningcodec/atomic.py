@@ -11,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
+import tempfile
+import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
-__all__ = ["temp_next_to", "temp_file_next_to", "write_keeping_mode"]
+__all__ = ["temp_dir_next_to", "temp_next_to", "temp_file_next_to", "write_keeping_mode"]
 
 
 def temp_next_to(path: str | os.PathLike, suffix: str = ".part") -> Path:
@@ -38,16 +41,26 @@ def temp_next_to(path: str | os.PathLike, suffix: str = ".part") -> Path:
 
 @contextlib.contextmanager
 def _termination_held() -> Iterator[None]:
-    """SIGTERM and SIGHUP wait (blocked, then delivered) while the block runs, where the platform can."""
-    sigs = {s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None}
-    if not sigs or not hasattr(signal, "pthread_sigmask"):
+    """SIGTERM and SIGHUP wait while the block runs (main thread only; elsewhere a no-op).
+
+    Their Python handlers are swapped for one that only notes the signal; when the block ends the old
+    handlers come back and a noted signal is raised again, to them. A thread signal mask would not do: the
+    kernel hands a process-directed signal to any thread that does not block it, and Python then runs the
+    handler in the main thread at once."""
+    sigs = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
+    if not sigs or threading.current_thread() is not threading.main_thread() or \
+            any(signal.getsignal(s) is None for s in sigs):      # a handler not set from Python: leave it
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    noted: list[int] = []
+    old = {s: signal.signal(s, lambda signum, frame: noted.append(signum)) for s in sigs}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for s, h in old.items():
+            signal.signal(s, h)
+        if noted:
+            signal.raise_signal(noted[0])
 
 
 @contextlib.contextmanager
@@ -64,6 +77,22 @@ def temp_file_next_to(path: str | os.PathLike, suffix: str = ".part") -> Iterato
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def temp_dir_next_to(path: str | os.PathLike) -> Iterator[Path]:
+    """A new hidden folder ``.NAME.<random>`` in ``path``'s folder, removed with its contents when the block
+    ends unless it was renamed away (onto ``path``). Like :func:`temp_file_next_to`, SIGTERM and SIGHUP wait
+    while it is created and its name recorded."""
+    p = Path(path)
+    tmp: Path | None = None
+    try:
+        with _termination_held():
+            tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", dir=str(p.resolve().parent)))
+        yield tmp
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_keeping_mode(tmp: str | os.PathLike, write: Callable[[str], object]) -> None:

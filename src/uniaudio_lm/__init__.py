@@ -49,6 +49,7 @@ from .config import PRESETS, UniAudioConfig  # noqa: E402
 from .generate import (GenerationConfig, GenerationOutput, SamplingConfig, codes_from_items,  # noqa: E402
                        decode_audio, generate, sample)
 from .hf import from_hf_llama  # noqa: E402
+from .whisper_init import from_whisper_tiny_en, whisper_tokenizer  # noqa: E402
 from .model import GlobalOutput, LMOutput, UniAudioLM  # noqa: E402
 from .sentence import (AudioItem, PlainText, Segment, SentenceBatch, SentenceTensors, TaskPrompt,  # noqa: E402
                        TextField, VoicePrompt, build, collate, drop_conditions, parse)
@@ -73,7 +74,7 @@ __all__ = [
     "SamplingConfig", "Segment", "SentenceBatch", "SentenceTensors", "Special", "StageConfig", "TASK_PROMPTS",
     "TaskPrompt", "TextField", "TextTokenizer", "UniAudioConfig", "UniAudioLM", "VoicePrompt", "build",
     "codes_from_items", "collate", "decode_audio", "default_tokenizer", "drop_conditions", "from_hf_llama",
-    "generate", "load_checkpoint", "parse", "sample", "save_checkpoint", "__version__",
+    "from_whisper_tiny_en", "generate", "load_checkpoint", "parse", "sample", "save_checkpoint", "whisper_tokenizer", "__version__",
     # tasks
     "ExperimentalTaskWarning", "Pipeline", "TASKS", "TaskError", "TaskSpec", "TaskStatus", "install", "load",
     "score",

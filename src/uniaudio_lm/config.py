@@ -14,6 +14,10 @@ from reasoningcodec.configio import build, read_object
 from .vocab import AudioVocab
 
 PRESETS = ("tiny", "small", "paper")
+#: Block designs of the global stack: ``llama`` (RMSNorm, grouped-query attention with RoPE, SwiGLU) or
+#: ``whisper`` (LayerNorm, full multi-head attention with biases, learned positions, GELU MLP: the design
+#: of Whisper's text decoder, which :mod:`uniaudio_lm.whisper_init` loads into the backbone).
+BLOCK_STYLES = ("llama", "whisper")
 
 #: How errors name this config.
 _WHAT = "UniAudioConfig"
@@ -51,6 +55,9 @@ class UniAudioConfig:
     attn_bias: bool = False
     tie_text_embeddings: bool = False
     max_seq_len: int = 4096
+    #: block design of the global stack (:data:`BLOCK_STYLES`); ``whisper`` needs ``n_kv_heads == n_heads``
+    #: and adds a learned position table of ``max_seq_len`` rows
+    block_style: str = "llama"
 
     # local (depth) transformer
     depth_dim: int = 256
@@ -123,6 +130,11 @@ class UniAudioConfig:
             raise ValueError("UniAudioConfig.audio_encoder_layers needs audio_summary")
         if self.audio_encoder_layers and (self.audio_encoder_dim < 8 or self.audio_encoder_dim % 8):
             raise ValueError("UniAudioConfig.audio_encoder_dim must be a positive multiple of 8")
+        if self.block_style not in BLOCK_STYLES:
+            raise ValueError(f"UniAudioConfig.block_style must be one of {BLOCK_STYLES}, not {self.block_style!r}")
+        if self.block_style == "whisper" and self.n_kv_heads != self.n_heads:
+            raise ValueError("UniAudioConfig.block_style 'whisper' uses full multi-head attention: "
+                             "n_kv_heads must equal n_heads")
         if self.n_heads % self.n_kv_heads or self.depth_heads % self.depth_kv_heads:
             raise ValueError("n_heads must be a multiple of n_kv_heads (and depth_heads of depth_kv_heads)")
         if self.depth_dim % self.depth_heads or (self.head_dim or 0) % 2 or (self.depth_dim // self.depth_heads) % 2:

@@ -3,6 +3,10 @@
 Parameter names follow Hugging Face Llama / Qwen2 (``self_attn.q_proj``, ``mlp.gate_proj``,
 ``input_layernorm`` ...) so that a text-LLM checkpoint maps onto the backbone one to one
 (:mod:`uniaudio_lm.hf`). RoPE uses the same "rotate half" layout as those checkpoints.
+
+:class:`WhisperBlock` is the other block design (``block_style: "whisper"``): LayerNorm, full multi-head
+attention with biases and no rotary embedding (positions are a learned table added to the inputs), and
+a GELU MLP, as in Whisper's text decoder (:mod:`uniaudio_lm.whisper_init`).
 """
 
 from __future__ import annotations
@@ -132,15 +136,16 @@ def attention_mask(valid_keys: torch.Tensor, q_start: int, q_len: int) -> torch.
 class Attention(nn.Module):
     """Grouped-query self-attention (``n_heads`` query heads sharing ``n_kv_heads`` key/value heads)."""
 
-    def __init__(self, dim: int, n_heads: int, n_kv_heads: int, head_dim: int, bias: bool = False) -> None:
+    def __init__(self, dim: int, n_heads: int, n_kv_heads: int, head_dim: int, bias: bool = False,
+                 rope: bool = True, out_bias: bool = False) -> None:
         super().__init__()
         if n_heads % n_kv_heads:
             raise ValueError(f"n_heads ({n_heads}) must be a multiple of n_kv_heads ({n_kv_heads})")
-        self.n_heads, self.n_kv_heads, self.head_dim = n_heads, n_kv_heads, head_dim
+        self.n_heads, self.n_kv_heads, self.head_dim, self.rope = n_heads, n_kv_heads, head_dim, rope
         self.q_proj = nn.Linear(dim, n_heads * head_dim, bias=bias)
         self.k_proj = nn.Linear(dim, n_kv_heads * head_dim, bias=bias)
         self.v_proj = nn.Linear(dim, n_kv_heads * head_dim, bias=bias)
-        self.o_proj = nn.Linear(n_heads * head_dim, dim, bias=False)
+        self.o_proj = nn.Linear(n_heads * head_dim, dim, bias=out_bias)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor,
                 cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
@@ -150,7 +155,8 @@ class Attention(nn.Module):
         q = self.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(b, t, self.n_kv_heads, self.head_dim).transpose(1, 2)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if self.rope:
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache is not None:
             s0 = cache.length
             cache.k[layer][:, :, s0 : s0 + t] = k
@@ -191,6 +197,37 @@ class Block(nn.Module):
         self.self_attn = Attention(dim, n_heads, n_kv_heads, head_dim, bias)
         self.post_attention_layernorm = RMSNorm(dim, eps)
         self.mlp = SwiGLU(dim, ffn_dim)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor,
+                cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        """``x [B, T, D]`` → ``[B, T, D]``."""
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, mask, cache, layer)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class GeluMLP(nn.Module):
+    """``down(gelu(up(x)))`` with biases (Whisper's and GPT-2's MLP)."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.up_proj = nn.Linear(dim, hidden)
+        self.down_proj = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.gelu(self.up_proj(x)))
+
+
+class WhisperBlock(nn.Module):
+    """Pre-norm block of Whisper's text decoder without its cross-attention: LayerNorm → multi-head
+    self-attention (biases on queries, values and output; no rotary embedding) → LayerNorm → GELU MLP.
+    Same call as :class:`Block` (``cos, sin`` are ignored)."""
+
+    def __init__(self, dim: int, n_heads: int, head_dim: int, ffn_dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.input_layernorm = nn.LayerNorm(dim, eps=eps)
+        self.self_attn = Attention(dim, n_heads, n_heads, head_dim, bias=True, rope=False, out_bias=True)
+        self.post_attention_layernorm = nn.LayerNorm(dim, eps=eps)
+        self.mlp = GeluMLP(dim, ffn_dim)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, mask: torch.Tensor,
                 cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:

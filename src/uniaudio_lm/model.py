@@ -34,7 +34,7 @@ from .audio_encoder import AudioEncoder
 from .codec_inputs import ClipAttention, CodecVectorInputs
 from .config import UniAudioConfig
 from .depth import DepthTransformer
-from .layers import Block, KVCache, RMSNorm, Rotary, attention_mask, positions_from_valid
+from .layers import Block, KVCache, RMSNorm, Rotary, WhisperBlock, attention_mask, positions_from_valid
 from .sentence import SentenceBatch
 from .style import StyleInput
 from .tokenizer import SPECIAL_TOKENS
@@ -77,17 +77,26 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
         self.K, self.Va = c.num_codebooks, c.audio_vocab_size
         hd = int(c.head_dim or c.dim // c.n_heads)
 
+        whisper = c.block_style == "whisper"
+
         def blocks(n: int) -> nn.ModuleList:
+            if whisper:
+                return nn.ModuleList(WhisperBlock(c.dim, c.n_heads, hd, c.ffn_dim, c.norm_eps) for _ in range(n))
             return nn.ModuleList(Block(c.dim, c.n_heads, c.n_kv_heads, hd, c.ffn_dim, c.norm_eps, c.attn_bias)
                                  for _ in range(n))
+
+        def norm() -> nn.Module:
+            return nn.LayerNorm(c.dim, eps=c.norm_eps) if whisper else RMSNorm(c.dim, c.norm_eps)
 
         self.text_embed = nn.Embedding(c.text_vocab_size, c.dim)
         self.audio_embed = nn.Embedding(self.K * self.Va, c.dim)
         self.understanding = blocks(c.n_understanding_layers)
         self.backbone = blocks(c.n_backbone_layers)
         self.generation = blocks(c.n_generation_layers)
-        self.norm = RMSNorm(c.dim, c.norm_eps)
-        self.gen_norm = RMSNorm(c.dim, c.norm_eps)
+        self.norm = norm()
+        self.gen_norm = norm()
+        #: learned positions of the ``whisper`` block design (added to the inputs; ``None`` with RoPE)
+        self.pos_embed = nn.Embedding(c.max_seq_len, c.dim) if whisper else None
         self.text_head = nn.Linear(c.dim, c.text_vocab_size, bias=False)
         self.depth = DepthTransformer(c)
         self.ctc_blank = nn.Linear(c.dim, 1) if c.ctc_weight > 0 else None
@@ -130,6 +139,8 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
             nn.init.normal_(b.self_attn.o_proj.weight, std=std / (2 * self.config.n_layers) ** 0.5)
             nn.init.normal_(b.mlp.down_proj.weight, std=std / (2 * self.config.n_layers) ** 0.5)
         nn.init.normal_(self.depth.heads, std=std)
+        if self.pos_embed is not None:
+            nn.init.normal_(self.pos_embed.weight, std=std / 2)
         for proj in (self.codec_proj_r, self.codec_proj_q, self.summary_proj,
                      self.clip_attn.out if self.clip_attn is not None else None):
             if proj is not None:
@@ -193,6 +204,10 @@ class UniAudioLM(CodecVectorInputs, nn.Module):
             pos = positions_from_valid(valid, cache.next_pos)
             cache.valid[:, s0 : s0 + t] = valid
             mask = attention_mask(cache.valid[:, : s0 + t], s0, t)
+        if self.pos_embed is not None:
+            if int(pos.max()) >= self.config.max_seq_len:
+                raise ValueError(f"sequence longer than the model's {self.config.max_seq_len} learned positions")
+            x = x + self.pos_embed(pos)
         cos, sin = self.rotary(pos, x.dtype)
         i = 0
         audio = is_audio[..., None]

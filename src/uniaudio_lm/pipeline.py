@@ -18,7 +18,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ import torch
 
 from reasoningcodec import AudioError, NoWeightsInstalledError, ReasoningCodec, WeightsError
 from reasoningcodec import audio as audio_io
+from reasoningcodec.atomic import temp_dir_next_to
 
 from .config import UniAudioConfig
 from .generate import decode_audio
@@ -177,8 +177,7 @@ class Pipeline:
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Write a pipeline folder (see the module docstring); the folder is replaced atomically."""
         d = Path(directory)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}.", dir=str(d.resolve().parent)))
-        try:
+        with temp_dir_next_to(d) as tmp:
             self.model.save_pretrained(tmp)
             tok = "default"
             if self.tokenizer is not default_tokenizer():
@@ -186,9 +185,6 @@ class Pipeline:
                 tok = "tokenizer.json"
             _write_meta(tmp, self.codec.config.model_id, tok, int(self.recon_codebooks or 0))
             _replace_dir(tmp, d)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp)
 
 
 def check_style_scale(v: Any) -> float:
@@ -330,8 +326,7 @@ def install(model_dir: str | os.PathLike, dest: str | os.PathLike | None = None,
         codec_model_id = cc.model_id
     d = Path(dest) if dest is not None else DEFAULT_DIR
     d.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}.", dir=str(d.resolve().parent)))
-    try:
+    with temp_dir_next_to(d) as tmp:
         shutil.copyfile(src / "config.json", tmp / "config.json")
         # weights are stored in float16 (half the size; loading casts back to the model's dtype)
         from safetensors.torch import load_file, save_file
@@ -354,7 +349,4 @@ def install(model_dir: str | os.PathLike, dest: str | os.PathLike | None = None,
             f.chmod(0o644)
         tmp.chmod(0o755)
         _replace_dir(tmp, d)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return d

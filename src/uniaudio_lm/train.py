@@ -19,7 +19,7 @@ classification episodes drawn from the first manifest's labelled clips at every 
 :mod:`uniaudio_lm.episode_stream`; its keys are that class's arguments, plus ``"replace": true`` to drop
 the manifests' fixed few-shot rows); ``symbolic_episodes`` adds episodes over made-up code sequences
 (:class:`~uniaudio_lm.episode_stream.SymbolicEpisodes`). A recipe's ``model`` may set the training-only
-fields :data:`TRAINING_FIELDS` (e.g. ``ctc_weight``) on top of ``init_from`` weights.
+fields :data:`uniaudio_lm.start.TRAINING_FIELDS` (e.g. ``ctc_weight``) on top of ``init_from`` weights.
 
 Large configurations: ``fsdp: true`` shards every block with FSDP2 (``fully_shard``) instead of DDP and
 gathers full state dicts for checkpoints (documented path; the tests here run DDP on CPU).
@@ -43,7 +43,6 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from reasoningcodec import CodecConfig
 from reasoningcodec.configio import build, read_object
 
 from .checkpoint import check_matches, load_checkpoint, save_checkpoint
@@ -51,6 +50,7 @@ from .config import UniAudioConfig
 from .data import ExampleSource, Manifest, SyntheticAudio, TextLines
 from .model import UniAudioLM
 from .stages import STAGES, BucketBatcher, StageConfig, lr_at
+from .start import build_model, load_tokenizer, save_weights
 from .tokenizer import TextTokenizer
 
 #: How errors name a recipe.
@@ -58,10 +58,6 @@ _WHAT = "uniaudio_lm training recipe"
 
 CSV_FIELDS = ("step", "loss", "text_loss", "audio_loss", "lr", "tokens", "n_text", "n_audio", "cpu_s", "ctc_loss",
               "encoder_ctc_loss")
-#: Model-config fields that only shape training; a recipe's ``model`` may set them on top of ``init_from``.
-TRAINING_FIELDS = ("audio_loss_weight", "ctc_weight", "codec_codebook_dim", "codec_vectors_only", "audio_summary",
-                   "clip_attention", "audio_encoder_layers", "audio_encoder_dim", "audio_encoder_ctc_weight",
-                   "style_conditioning")
 #: What a run trains: ``lm`` (the model's losses) or ``audio_encoder_ctc`` (only the audio encoder, on its
 #: CTC loss; the rest of the model is frozen and not run).
 OBJECTIVES = ("lm", "audio_encoder_ctc")
@@ -100,6 +96,9 @@ class TrainConfig:
     objective: str = "lm"
     #: parameter-name prefixes that train (empty: all but the stage's frozen ones)
     trainable: list[str] = field(default_factory=list)
+    #: text tokenizer: ``None`` (the ``init_from`` folder's ``tokenizer.json`` if it has one, else the shipped
+    #: one), ``"whisper-tiny.en"`` (:func:`uniaudio_lm.whisper_init.whisper_tokenizer`) or a ``tokenizer.json``
+    tokenizer: str | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str | None = None) -> "TrainConfig":
@@ -178,47 +177,6 @@ def _with_episode_stream(cfg: TrainConfig, fewshot: list[ExampleSource], mcfg: U
     return kept + [stream]
 
 
-def _build_model(cfg: TrainConfig, tok: TextTokenizer) -> UniAudioLM:
-    codec = CodecConfig(**cfg.codec)
-    if cfg.init_from and (Path(cfg.init_from) / "model.safetensors").is_file() and \
-            "model_type" not in json.loads((Path(cfg.init_from) / "config.json").read_text()):
-        model = UniAudioLM.from_pretrained(cfg.init_from,
-                                           overrides={k: v for k, v in cfg.model.items() if k in TRAINING_FIELDS})
-        if model.config.codec_codebook_dim and not bool(model.codec_vectors_r.any()):
-            _fill_codec_vectors(model, cfg)
-            if model.config.codec_vectors_only:
-                fit = model.fit_codec_projection()
-                print("codec-vector maps fitted to the learned embeddings (variance explained): "
-                      + ", ".join(f"{k} {v:.2f}" for k, v in fit.items()), file=sys.stderr)
-        return model
-    base = UniAudioConfig.preset(cfg.preset, codec, text_vocab_size=tok.vocab_size, **cfg.model)
-    if cfg.init_from:
-        from .hf import from_hf_llama
-
-        model = from_hf_llama(cfg.init_from, codec, base)
-    else:
-        model = UniAudioLM(base)
-    if base.codec_codebook_dim:
-        _fill_codec_vectors(model, cfg)
-    return model
-
-
-def _fill_codec_vectors(model: UniAudioLM, cfg: TrainConfig) -> None:
-    """Copy the default codec's codebook vectors into the model (the codec the manifests' codes come from:
-    the manifests' ``info.json`` names it, and a different one is an error)."""
-    import reasoningcodec
-
-    codec = reasoningcodec.load()
-    for m in cfg.manifests:
-        info = Path(m).parent / "info.json"
-        if info.is_file():
-            used = json.loads(info.read_text()).get("model_id")
-            have = codec.config.model_id
-            if used and used != have:
-                raise ValueError(f"{m} holds codes of codec {used}, the default codec is {have}")
-    model.set_codec_vectors(codec)
-
-
 def _set_trainable(model: UniAudioLM, cfg: TrainConfig, stage: StageConfig) -> bool:
     """Freeze the stage's frozen parameters (and, for the ``audio_encoder_ctc`` objective, everything but the
     audio encoder; with ``trainable``, everything those prefixes do not name); returns whether the run
@@ -282,11 +240,11 @@ def train(cfg: TrainConfig, quiet: bool = False) -> dict[str, Any]:
     rank, world = _dist()
     out = Path(cfg.out_dir)
     stage = cfg.stage_config()
-    tok = TextTokenizer.load()
+    tok = load_tokenizer(cfg)
     torch.manual_seed(cfg.seed)
     if cfg.objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, not {cfg.objective!r}")
-    model = _build_model(cfg, tok).to(device)
+    model = build_model(cfg, tok).to(device)
     encoder_only = _set_trainable(model, cfg, stage)
     wrapped = _wrap(model, cfg, device)
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
@@ -343,12 +301,12 @@ def train(cfg: TrainConfig, quiet: bool = False) -> dict[str, Any]:
                                    int(stats[3]), int(stats[4]), int(stats[5]), f"{state['cpu_s']:.1f}",
                                    *("" if math.isnan(float(x)) else f"{float(x):.5f}" for x in stats[6:])])
             if cfg.snapshot_every and state["step"] % cfg.snapshot_every == 0 and not cfg.fsdp:
-                model.save_pretrained(out / "snapshots" / f"step_{state['step']:06d}")
+                save_weights(model, tok, out / "snapshots" / f"step_{state['step']:06d}")
         if state["step"] % cfg.ckpt_every == 0 or state["step"] == cfg.steps:
             _save(wrapped, opt, model.config, cfg, state, last, rank)
     bar.close()
     if rank == 0 and not cfg.fsdp:
-        model.save_pretrained(out / "model")
+        save_weights(model, tok, out / "model")
     if world > 1:
         dist.barrier()
     return state

@@ -46,11 +46,20 @@ def model_path() -> Path:
 
 
 def encoder_weights(path: Path | None = None) -> dict[str, torch.Tensor]:
-    """Whisper tiny.en's encoder weights (float32) read from the CTranslate2 ``model.bin``.
+    """Whisper tiny.en's encoder weights (float32) read from the CTranslate2 ``model.bin``, named without
+    the ``encoder/`` prefix (``conv1/weight``, ``layer_0/self_attention/linear_0/weight``, ...)."""
+    out = ct2_weights("encoder/", path)
+    if "conv1/weight" not in out:
+        raise RuntimeError(f"{path or model_path() / 'model.bin'}: no float16 Whisper encoder weights found")
+    return out
+
+
+def ct2_weights(prefix: str, path: Path | None = None) -> dict[str, torch.Tensor]:
+    """The float16 variables under ``prefix`` (``encoder/`` or ``decoder/``) of Whisper tiny.en's
+    CTranslate2 ``model.bin``, as float32, named without the prefix.
 
     The file is a small header and then, per variable, its name, shape, data type and raw bytes
-    (CTranslate2's model format, version 6 here); only the ``encoder/`` float16 variables are kept,
-    named without the prefix (``conv1/weight``, ``layer_0/self_attention/linear_0/weight``, ...).
+    (CTranslate2's model format, version 6 here).
     """
     import struct
 
@@ -76,11 +85,9 @@ def encoder_weights(path: Path | None = None) -> dict[str, torch.Tensor]:
             (dtype,) = u("B", f)
             (nbytes,) = u("I", f)
             data = f.read(nbytes)
-            if name.startswith("encoder/") and dtype == 4:  # float16
+            if name.startswith(prefix) and dtype == 4:  # float16
                 arr = np.frombuffer(data, np.float16).reshape(dims).astype(np.float32)
-                out[name[len("encoder/"):]] = torch.from_numpy(arr.copy())
-    if "conv1/weight" not in out:
-        raise RuntimeError(f"{path}: no float16 Whisper encoder weights found")
+                out[name[len(prefix):]] = torch.from_numpy(arr.copy())
     return out
 
 
