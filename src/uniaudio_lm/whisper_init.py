@@ -42,8 +42,6 @@ from .tokenizer import SPECIAL_TOKENS, TextTokenizer, default_corpus_path
 NAME = "whisper-tiny.en"
 #: Whisper's ordinary (non-special) tokens: GPT-2's vocabulary without ``<|endoftext|>``.
 N_GPT2 = 50256
-#: Learned positions of Whisper's text decoder.
-WHISPER_POSITIONS = 448
 
 
 def whisper_dir() -> Path:
@@ -76,7 +74,7 @@ def whisper_tokenizer(directory: str | Path | None = None) -> TextTokenizer:
         "normalizer": None,
         "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
         "post_processor": None,
-        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
+        "decoder": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
         "model": {**src["model"], "vocab": vocab},
     }
     return TextTokenizer(Tokenizer.from_str(json.dumps(spec)))
