@@ -100,14 +100,21 @@ def from_hf_llama(path: str | Path, codec: CodecConfig | None = None, base: UniA
     if missing:
         raise ValueError(f"checkpoint lacks {len(missing)} backbone tensors, e.g. {missing[:3]}")
     if init_experts == "copy":
-        nb = len(model.backbone)
-        for i, layer in enumerate(model.understanding):
-            layer.load_state_dict(model.backbone[min(i, nb - 1)].state_dict())
-        for i, layer in enumerate(model.generation):
-            layer.load_state_dict(model.backbone[max(nb - len(model.generation) + i, 0)].state_dict())
+        copy_backbone_to_experts(model)
     elif init_experts != "random":
         raise ValueError("init_experts is 'random' or 'copy'")
     return model
+
+
+@torch.no_grad()
+def copy_backbone_to_experts(model: UniAudioLM) -> None:
+    """Start the expert layers as copies of backbone layers (a backbone loaded from a pretrained text model):
+    understanding experts of the first ones, generation experts of the last ones."""
+    nb = len(model.backbone)
+    for i, layer in enumerate(model.understanding):
+        layer.load_state_dict(model.backbone[min(i, nb - 1)].state_dict())
+    for i, layer in enumerate(model.generation):
+        layer.load_state_dict(model.backbone[max(nb - len(model.generation) + i, 0)].state_dict())
 
 
 def _map_key(key: str, keep_text: bool) -> str | None:

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 
 from .config import UniAudioConfig
+from .hf import copy_backbone_to_experts
 from .model import UniAudioLM
 from .tokenizer import SPECIAL_TOKENS, TextTokenizer, default_corpus_path
 
@@ -129,12 +130,8 @@ def from_whisper_tiny_en(base: UniAudioConfig, init_experts: str = "random",
         if fold_cross_attention:
             for layer, b in zip(model.backbone, cross_attention_bias(w, model)):
                 layer.self_attn.o_proj.bias += b
-        if init_experts == "copy":
-            nb = len(model.backbone)
-            for i, layer in enumerate(model.understanding):
-                layer.load_state_dict(model.backbone[min(i, nb - 1)].state_dict())
-            for i, layer in enumerate(model.generation):
-                layer.load_state_dict(model.backbone[max(nb - len(model.generation) + i, 0)].state_dict())
+    if init_experts == "copy":
+        copy_backbone_to_experts(model)
     return model
 
 
